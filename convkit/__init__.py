@@ -1,0 +1,33 @@
+"""convkit: convolutional networks on a fast C++/OpenMP core, NumPy in and NumPy out."""
+import os as _os
+
+from . import _C, ops
+from ._version import __version__
+from .runtime import (
+    KernelInfo,
+    config,
+    get_num_threads,
+    kernels,
+    select_kernel,
+    set_num_threads,
+    show_config,
+    use_kernel,
+)
+
+if _os.environ.get("CONVKIT_KERNEL"):
+    from .runtime import apply_kernel_override as _apply_kernel_override
+
+    _apply_kernel_override(_os.environ["CONVKIT_KERNEL"])
+
+__all__ = [
+    "KernelInfo",
+    "__version__",
+    "config",
+    "get_num_threads",
+    "kernels",
+    "ops",
+    "select_kernel",
+    "set_num_threads",
+    "show_config",
+    "use_kernel",
+]

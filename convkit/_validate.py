@@ -1,0 +1,57 @@
+"""Argument checks shared by the public API. Every failure names the argument and the value it got."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(value, name: str) -> np.ndarray:
+    """`value` as a float32/float64 ndarray in native byte order, with strides the kernels can walk.
+
+    Non-contiguous arrays are accepted as they are (the kernels take strides); only arrays whose strides
+    are not whole elements, or that are byte-swapped, are copied.
+    """
+    arr = np.asarray(value)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}; "
+            f"convert it first, e.g. {name}.astype(np.float32)"
+        )
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if any(s % arr.itemsize for s in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def common_float_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float64 if any operand is float64, else float32 (NumPy's promotion among the two)."""
+    return np.dtype(np.float64) if any(a.dtype == np.float64 for a in arrays) else np.dtype(np.float32)
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_real(value, name: str) -> float:
+    """A finite real number (bool is refused: it is almost always a misplaced flag)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)

@@ -1,0 +1,53 @@
+// NumPy array -> strided view conversions for the bindings. The Python layer has already coerced dtypes
+// and checked shapes with friendly messages; these checks are the last line that keeps a direct caller of
+// convkit._C from reaching a kernel with a bad pointer or stride.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "ops/gemm.h"
+
+namespace convkit::bindings {
+
+namespace py = pybind11;
+
+template <class T>
+void require_dtype(const py::array& arr, const char* name) {
+  if (!arr.dtype().is(py::dtype::of<T>())) {
+    throw py::type_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(arr.dtype())));
+  }
+}
+
+inline std::int64_t element_stride(const py::array& arr, int axis, const char* name) {
+  const auto bytes = static_cast<std::int64_t>(arr.strides(axis));
+  const auto item = static_cast<std::int64_t>(arr.itemsize());
+  if (bytes % item != 0) {
+    throw py::value_error(std::string(name) + " has a stride of " + std::to_string(bytes) +
+                          " bytes, not a multiple of its item size; pass a copy");
+  }
+  return bytes / item;
+}
+
+template <class T>
+MatrixRef<const T> const_matrix(const py::array& arr, const char* name) {
+  require_dtype<T>(arr, name);
+  if (arr.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D, got ndim=" + std::to_string(arr.ndim()));
+  return {static_cast<const T*>(arr.data()), arr.shape(0), arr.shape(1), element_stride(arr, 0, name),
+          element_stride(arr, 1, name)};
+}
+
+template <class T>
+MatrixRef<T> output_matrix(py::array& arr, const char* name) {
+  MatrixRef<const T> view = const_matrix<T>(arr, name);
+  if (!arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
+  if (view.cols > 1 && view.col_stride != 1) {
+    throw py::value_error(std::string(name) + " must have contiguous rows (unit column stride)");
+  }
+  return {static_cast<T*>(arr.mutable_data()), view.rows, view.cols, view.row_stride, 1};
+}
+
+}  // namespace convkit::bindings

@@ -1,0 +1,8 @@
+#include "bindings/module.h"
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "convkit's compiled core. Use the convkit package; these entry points do little validation.";
+  convkit::bindings::bind_runtime(m);
+  convkit::bindings::bind_gemm(m);
+  convkit::bindings::bind_bench(m);
+}

@@ -1,0 +1,8 @@
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace convkit::bindings {
+void bind_runtime(pybind11::module_& m);
+void bind_gemm(pybind11::module_& m);
+void bind_bench(pybind11::module_& m);
+}  // namespace convkit::bindings

@@ -1,0 +1,33 @@
+// The thread count convkit's kernels use, and the one place that opens an OpenMP parallel region.
+//
+// The count is a process-wide setting (not OpenMP's per-thread ICV), so every Python thread that calls
+// into convkit sees the same value. After fork() the child runs single-threaded until the user sets a
+// count again: an OpenMP runtime's worker pool does not survive fork.
+#pragma once
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace convkit {
+
+bool openmp_enabled();
+int hardware_threads();
+int num_threads();
+void set_num_threads(int n);  // n >= 1; throws std::invalid_argument otherwise
+
+// Runs body(thread_index, team_size) on up to `threads` threads. With one thread it runs inline, without
+// entering the OpenMP runtime at all. The body must split its work by the team size it is given, which
+// can be smaller than asked for, and must not throw.
+template <class Body>
+void run_parallel(int threads, Body&& body) {
+#ifdef _OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    body(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  body(0, 1);
+}
+
+}  // namespace convkit

@@ -1,0 +1,25 @@
+// Readable reference GEMM microkernel: plain loops over an MR x NR accumulator tile. Compiled for the
+// baseline ISA, it is the portable path (the compiler auto-vectorises the j loop) and the oracle the
+// SIMD kernels are tested against.
+#pragma once
+#include <cstdint>
+
+namespace convkit {
+
+template <class T, int MR, int NR>
+void gemm_ukernel_ref(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, T beta) noexcept {
+  T acc[MR][NR] = {};
+  for (std::int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[p * MR + i] * b[p * NR + j];
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) {
+      T& out = c[i * ldc + j];
+      out = beta == T(0) ? acc[i][j] : acc[i][j] + beta * out;
+    }
+  }
+}
+
+}  // namespace convkit

@@ -1,0 +1,117 @@
+#include "kernels/registry.h"
+
+#include <atomic>
+#include <stdexcept>
+
+#include "core/dtype.h"
+
+namespace convkit {
+namespace {
+
+class KernelFamilyBase {
+ public:
+  virtual ~KernelFamilyBase() = default;
+  virtual bool select(const std::string& name) = 0;  // false: not a kernel of this family
+  virtual void select_reference() = 0;
+  virtual void describe(std::vector<KernelInfo>& out) const = 0;
+};
+
+template <class Kernel>
+class KernelFamily final : public KernelFamilyBase {
+ public:
+  KernelFamily(const char* family, const char* dtype, std::vector<const Kernel*> best_first)
+      : family_(family), dtype_(dtype), kernels_(std::move(best_first)) {
+    for (const Kernel* k : kernels_) {
+      if (cpu_supports(k->isa)) {
+        selected_.store(k);
+        break;
+      }
+    }
+  }
+
+  const Kernel& selected() const { return *selected_.load(std::memory_order_acquire); }
+
+  bool select(const std::string& name) override {
+    for (const Kernel* k : kernels_) {
+      if (name != k->name) continue;
+      if (!cpu_supports(k->isa)) {
+        throw std::invalid_argument("kernel '" + name + "' needs " + isa_name(k->isa) +
+                                    ", which this CPU does not support");
+      }
+      selected_.store(k, std::memory_order_release);
+      return true;
+    }
+    return false;
+  }
+
+  void select_reference() override {
+    for (const Kernel* k : kernels_) {
+      if (k->isa == Isa::ref) selected_.store(k, std::memory_order_release);
+    }
+  }
+
+  void describe(std::vector<KernelInfo>& out) const override {
+    for (const Kernel* k : kernels_) {
+      out.push_back({k->name, family_, dtype_, isa_name(k->isa), cpu_supports(k->isa), k == &selected()});
+    }
+  }
+
+ private:
+  const char* family_;
+  const char* dtype_;
+  std::vector<const Kernel*> kernels_;
+  std::atomic<const Kernel*> selected_{nullptr};
+};
+
+// ---- registration: one line per kernel, best first ------------------------------------------------
+KernelFamily<GemmUkernel<float>>& f32_gemm_family() {
+  static KernelFamily<GemmUkernel<float>> family("gemm", dtype_name<float>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                  &f32_gemm_6x16_avx2,
+#endif
+                                                                                  &f32_gemm_4x8_ref});
+  return family;
+}
+
+KernelFamily<GemmUkernel<double>>& f64_gemm_family() {
+  static KernelFamily<GemmUkernel<double>> family("gemm", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                    &f64_gemm_6x8_avx2,
+#endif
+                                                                                    &f64_gemm_4x4_ref});
+  return family;
+}
+
+std::vector<KernelFamilyBase*> all_families() { return {&f32_gemm_family(), &f64_gemm_family()}; }
+
+}  // namespace
+
+std::vector<KernelInfo> list_kernels() {
+  std::vector<KernelInfo> out;
+  for (KernelFamilyBase* family : all_families()) family->describe(out);
+  return out;
+}
+
+void select_kernel(const std::string& name) {
+  if (name == "ref") {
+    for (KernelFamilyBase* family : all_families()) family->select_reference();
+    return;
+  }
+  for (KernelFamilyBase* family : all_families()) {
+    if (family->select(name)) return;
+  }
+  std::string known;
+  for (const KernelInfo& k : list_kernels()) known += (known.empty() ? "" : ", ") + k.name;
+  throw std::invalid_argument("unknown kernel '" + name + "'; known kernels: ref, " + known);
+}
+
+template <>
+const GemmUkernel<float>& selected_gemm_ukernel<float>() {
+  return f32_gemm_family().selected();
+}
+template <>
+const GemmUkernel<double>& selected_gemm_ukernel<double>() {
+  return f64_gemm_family().selected();
+}
+
+}  // namespace convkit

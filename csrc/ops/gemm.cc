@@ -1,0 +1,257 @@
+// GEMM driver: BLIS-style five loops around a register-tiled microkernel.
+//
+//   jc: columns of C in NC-wide panels        (B panel kc x nc packed, lives in L3)
+//    pc: the k dimension in KC-deep slices
+//     ic: rows of C in MC-tall blocks          (A block mc x kc packed, lives in L2)
+//      jr, ir: MR x NR tiles -> microkernel     (B micro-panel kc x NR lives in L1)
+//
+// Threads: C is cut into a grid of thread blocks along tile boundaries and every thread runs the loops
+// above on its own block with its own packing buffers. No barriers; the values computed for a C element
+// do not depend on the grid, so results are identical for any thread count.
+#include "ops/gemm.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "core/aligned_buffer.h"
+#include "core/checked_math.h"
+#include "core/threading.h"
+#include "kernels/registry.h"
+
+namespace convkit {
+namespace {
+
+using std::int64_t;
+
+// Below this many multiply-adds per thread, waking another thread costs more than it saves.
+constexpr int64_t kMinMacsPerThread = int64_t{1} << 16;
+constexpr int kMaxTileElements = 16 * 32;
+
+// A rows [0, mc) x cols [0, kc), scaled by alpha, into MR-row micro-panels (last one zero-padded).
+template <class T>
+void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, T alpha, T* dst) {
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    const int64_t rows = std::min<int64_t>(mr, mc - i0);
+    const T* panel = a + i0 * rs;
+    for (int64_t p = 0; p < kc; ++p, dst += mr) {
+      int64_t r = 0;
+      for (; r < rows; ++r) dst[r] = alpha * panel[r * rs + p * cs];
+      for (; r < mr; ++r) dst[r] = T(0);
+    }
+  }
+}
+
+// B rows [0, kc) x cols [0, nc) into NR-column micro-panels (last one zero-padded).
+template <class T>
+void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, T* dst) {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    for (int64_t p = 0; p < kc; ++p, dst += nr) {
+      const T* row = b + p * rs + j0 * cs;
+      if (cs == 1) {
+        std::copy(row, row + cols, dst);
+      } else {
+        for (int64_t j = 0; j < cols; ++j) dst[j] = row[j * cs];
+      }
+      std::fill(dst + cols, dst + nr, T(0));
+    }
+  }
+}
+
+template <class T>
+T activate(T v, const GemmEpilogue<T>& ep) {
+  switch (ep.activation) {
+    case Activation::none: return v;
+    case Activation::relu: return v < T(0) ? T(0) : v;  // written so that NaN stays NaN
+    case Activation::leaky_relu: return v < T(0) ? v * ep.negative_slope : v;
+  }
+  return v;
+}
+
+template <class T>
+void apply_epilogue(T* c, int64_t ldc, int64_t rows, int64_t cols, int64_t col0, const GemmEpilogue<T>& ep) {
+  if (ep.bias == nullptr && ep.activation == Activation::none) return;
+  for (int64_t i = 0; i < rows; ++i) {
+    T* row = c + i * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      row[j] = activate(ep.bias ? row[j] + ep.bias[col0 + j] : row[j], ep);
+    }
+  }
+}
+
+template <class T>
+struct Problem {
+  MatrixRef<const T> a, b;
+  MatrixRef<T> c;
+  T alpha, beta;
+  const GemmEpilogue<T>& epilogue;
+  const GemmUkernel<T>& kernel;
+};
+
+// Slices [0, total) into `parts` near-equal blocks of at most `block`; returns the block length.
+int64_t balanced_block(int64_t total, int64_t block) { return ceil_div(total, ceil_div(total, block)); }
+
+// The MR x NR tiles of one packed A block against one packed B panel.
+template <class T>
+void macro_kernel(const Problem<T>& pr, const T* ap, const T* bp, int64_t ic, int64_t jc, int64_t mc,
+                  int64_t nc, int64_t kc, T beta, bool last_slice) {
+  const GemmUkernel<T>& uk = pr.kernel;
+  const int64_t ldc = pr.c.row_stride;
+  alignas(64) T edge[kMaxTileElements];
+  for (int64_t jr = 0; jr < nc; jr += uk.nr) {
+    const int64_t cols = std::min<int64_t>(uk.nr, nc - jr);
+    for (int64_t ir = 0; ir < mc; ir += uk.mr) {
+      const int64_t rows = std::min<int64_t>(uk.mr, mc - ir);
+      T* tile = pr.c.data + (ic + ir) * ldc + (jc + jr);
+      if (rows == uk.mr && cols == uk.nr) {
+        uk.run(kc, ap + ir * kc, bp + jr * kc, tile, ldc, beta);
+      } else {  // partial tile: compute the full tile aside, merge the valid part
+        uk.run(kc, ap + ir * kc, bp + jr * kc, edge, uk.nr, T(0));
+        for (int64_t i = 0; i < rows; ++i) {
+          for (int64_t j = 0; j < cols; ++j) {
+            T& out = tile[i * ldc + j];
+            out = beta == T(0) ? edge[i * uk.nr + j] : edge[i * uk.nr + j] + beta * out;
+          }
+        }
+      }
+      if (last_slice) apply_epilogue(tile, ldc, rows, cols, jc + jr, pr.epilogue);
+    }
+  }
+}
+
+// One thread's share: C rows [m0, m1) x cols [n0, n1), all of k.
+template <class T>
+void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1, T* ap, T* bp) {
+  const GemmUkernel<T>& uk = pr.kernel;
+  const int64_t k = pr.a.cols;
+  const int64_t kc_block = balanced_block(k, uk.kc);
+  for (int64_t jc = n0; jc < n1; jc += uk.nc) {
+    const int64_t nc = std::min(uk.nc, n1 - jc);
+    for (int64_t pc = 0; pc < k; pc += kc_block) {
+      const int64_t kc = std::min(kc_block, k - pc);
+      pack_b(pr.b.data + pc * pr.b.row_stride + jc * pr.b.col_stride, pr.b.row_stride, pr.b.col_stride, kc, nc,
+             uk.nr, bp);
+      const T beta = pc == 0 ? pr.beta : T(1);
+      const bool last_slice = pc + kc == k;
+      for (int64_t ic = m0; ic < m1; ic += uk.mc) {
+        const int64_t mc = std::min(uk.mc, m1 - ic);
+        pack_a(pr.a.data + ic * pr.a.row_stride + pc * pr.a.col_stride, pr.a.row_stride, pr.a.col_stride, mc, kc,
+               uk.mr, pr.alpha, ap);
+        macro_kernel(pr, ap, bp, ic, jc, mc, nc, kc, beta, last_slice);
+      }
+    }
+  }
+}
+
+struct ThreadGrid {
+  int rows = 1, cols = 1;
+  int threads() const { return rows * cols; }
+};
+
+// The largest grid of at most `threads` blocks that gives every block a tile, preferring square blocks
+// (the smallest block perimeter means the least packing per multiply-add).
+ThreadGrid choose_grid(int threads, int64_t m, int64_t n, int64_t k, int mr, int nr) {
+  const int64_t m_tiles = ceil_div(m, mr), n_tiles = ceil_div(n, nr);
+  const double macs = double(m) * double(n) * double(k);  // may exceed int64 for absurd shapes
+  threads = static_cast<int>(std::max(1.0, std::min<double>(threads, macs / kMinMacsPerThread)));
+  for (int t = threads; t > 1; --t) {
+    ThreadGrid best;
+    int64_t best_perimeter = std::numeric_limits<int64_t>::max();
+    for (int rows = 1; rows <= t; ++rows) {
+      if (t % rows != 0 || rows > m_tiles || t / rows > n_tiles) continue;
+      const int64_t perimeter = ceil_div(m_tiles, rows) * mr + ceil_div(n_tiles, t / rows) * nr;
+      if (perimeter < best_perimeter) best_perimeter = perimeter, best = {rows, t / rows};
+    }
+    if (best.threads() == t) return best;
+  }
+  return {};
+}
+
+template <class T>
+void scale_and_finish(MatrixRef<T> c, T beta, const GemmEpilogue<T>& ep) {  // the k == 0 product
+  for (int64_t i = 0; i < c.rows; ++i) {
+    T* row = c.data + i * c.row_stride;
+    for (int64_t j = 0; j < c.cols; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+    apply_epilogue(row, c.row_stride, 1, c.cols, 0, ep);
+  }
+}
+
+template <class T>
+void check_shapes(const MatrixRef<const T>& a, const MatrixRef<const T>& b, const MatrixRef<T>& c) {
+  if (a.cols != b.rows || c.rows != a.rows || c.cols != b.cols || a.rows < 0 || a.cols < 0 || b.cols < 0) {
+    throw std::invalid_argument("gemm: shapes do not match: A " + std::to_string(a.rows) + "x" +
+                                std::to_string(a.cols) + ", B " + std::to_string(b.rows) + "x" +
+                                std::to_string(b.cols) + ", C " + std::to_string(c.rows) + "x" +
+                                std::to_string(c.cols));
+  }
+  if (c.col_stride != 1 && c.cols > 1) throw std::invalid_argument("gemm: C must have unit column stride");
+}
+
+}  // namespace
+
+template <class T>
+void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
+              const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
+  check_shapes(a, b, c);
+  const int64_t m = a.rows, n = b.cols, k = a.cols;
+  if (m == 0 || n == 0) return;
+  if (k == 0) return scale_and_finish(c, beta, epilogue);
+
+  const ThreadGrid grid = choose_grid(threads, m, n, k, kernel.mr, kernel.nr);
+  // Per-thread packing space, sized for the largest block a thread can see; 64-byte aligned slots.
+  const int64_t a_elems = round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr),
+                                               std::min(kernel.kc, k), "gemm A panel"), 16);
+  const int64_t b_elems = round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr),
+                                               std::min(kernel.kc, k), "gemm B panel"), 16);
+  const int64_t per_thread = checked_add(a_elems, b_elems, "gemm workspace");
+  thread_local AlignedBuffer workspace;  // owned by the calling thread, reused across calls
+  T* space = workspace.reserve_elements<T>(checked_mul(per_thread, grid.threads(), "gemm workspace"));
+
+  const Problem<T> problem{a, b, c, alpha, beta, epilogue, kernel};
+  const int64_t m_tiles = ceil_div(m, kernel.mr), n_tiles = ceil_div(n, kernel.nr);
+  run_parallel(grid.threads(), [&](int tid, int team) {
+    // A smaller team than asked for (nested parallelism, runtime limits) takes the blocks in turn.
+    for (int block = tid; block < grid.threads(); block += team) {
+      const int64_t r = block / grid.cols, q = block % grid.cols;
+      const int64_t m0 = std::min(m, r * m_tiles / grid.rows * kernel.mr);
+      const int64_t m1 = std::min(m, (r + 1) * m_tiles / grid.rows * kernel.mr);
+      const int64_t n0 = std::min(n, q * n_tiles / grid.cols * kernel.nr);
+      const int64_t n1 = std::min(n, (q + 1) * n_tiles / grid.cols * kernel.nr);
+      T* ap = space + tid * per_thread;
+      gemm_block(problem, m0, m1, n0, n1, ap, ap + a_elems);
+    }
+  });
+}
+
+template <class T>
+DeviceTable<GemmFn<T>>& gemm_table() {
+  static DeviceTable<GemmFn<T>> table = [] {
+    DeviceTable<GemmFn<T>> t("gemm");
+    t.set(Device::cpu, [](MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
+                          const GemmEpilogue<T>& ep) {
+      gemm_cpu(a, b, c, alpha, beta, ep, selected_gemm_ukernel<T>(), num_threads());
+    });
+    return t;
+  }();
+  return table;
+}
+
+template <class T>
+void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
+          const GemmEpilogue<T>& epilogue) {
+  const Device device = common_device("gemm", a.device, b.device, c.device);
+  gemm_table<T>().get(device)(a, b, c, alpha, beta, epilogue);
+}
+
+#define CONVKIT_INSTANTIATE_GEMM(T)                                                                     \
+  template void gemm<T>(MatrixRef<const T>, MatrixRef<const T>, MatrixRef<T>, T, T, const GemmEpilogue<T>&); \
+  template void gemm_cpu<T>(MatrixRef<const T>, MatrixRef<const T>, MatrixRef<T>, T, T,                 \
+                            const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
+  template DeviceTable<GemmFn<T>>& gemm_table<T>();
+CONVKIT_INSTANTIATE_GEMM(float)
+CONVKIT_INSTANTIATE_GEMM(double)
+#undef CONVKIT_INSTANTIATE_GEMM
+
+}  // namespace convkit

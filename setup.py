@@ -1,0 +1,89 @@
+"""Builds the convkit._C extension from csrc/.
+
+Portable by default: no -march=native. Sources under an `avx2/` folder are the only ones compiled with
+-mavx2 -mfma; the kernel that runs is picked at import from the CPU's features, so one binary serves any
+x86-64 CPU (and non-x86 CPUs, where the avx2/ sources are left out).
+
+Environment:
+  CONVKIT_NO_OPENMP=1   build without OpenMP (single-threaded kernels)
+  CONVKIT_BUILD_JOBS=N  parallel compilation jobs (default: all cores)
+"""
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+IS_X86_64 = platform.machine().lower() in {"x86_64", "amd64"}
+ISA_FLAGS = {"avx2": ["-mavx2", "-mfma"]}
+
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "convkit" / "_version.py").read_text()).group(1)
+
+
+def isa_of(source: str):
+    """The ISA folder a source lives in (`csrc/kernels/avx2/x.cc` -> 'avx2'), or None for portable code."""
+    parts = Path(source).parts
+    return next((p for p in parts if p in ISA_FLAGS), None)
+
+
+def extension_sources():
+    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "csrc").rglob("*.cc"))
+    if not IS_X86_64:
+        sources = [s for s in sources if isa_of(s) is None]
+    return sources
+
+
+class BuildExt(build_ext):
+    """Adds OpenMP when the compiler takes it and per-file ISA flags for the avx2/ translation units."""
+
+    def _compiler_accepts(self, flags):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "probe.cc"
+            src.write_text("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+            try:
+                objs = self.compiler.compile([str(src)], output_dir=tmp, extra_postargs=flags)
+                self.compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=flags)
+            except Exception:  # any compiler or linker failure means "no"
+                return False
+        return True
+
+    def build_extensions(self):
+        openmp = os.environ.get("CONVKIT_NO_OPENMP", "") in ("", "0")
+        if openmp and not self._compiler_accepts(["-fopenmp"]):
+            self.announce("convkit: the compiler does not accept -fopenmp; building single-threaded", level=3)
+            openmp = False
+        for ext in self.extensions:
+            if openmp:
+                ext.extra_compile_args.append("-fopenmp")
+                ext.extra_link_args.append("-fopenmp")
+
+        compile_one = self.compiler._compile
+
+        def compile_with_isa_flags(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            isa = isa_of(src)
+            flags = list(extra_postargs) + (ISA_FLAGS[isa] if isa else [])
+            compile_one(obj, src, ext, cc_args, flags, pp_opts)
+
+        self.compiler._compile = compile_with_isa_flags
+        super().build_extensions()
+
+
+ParallelCompile("CONVKIT_BUILD_JOBS", default=0).install()
+
+extension = Pybind11Extension(
+    "convkit._C",
+    sources=extension_sources(),
+    include_dirs=["csrc"],
+    cxx_std=17,
+    define_macros=[
+        ("CONVKIT_VERSION", f'"{VERSION}"'),
+        ("CONVKIT_HAVE_AVX2", "1" if IS_X86_64 else "0"),
+    ],
+    extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+)
+
+setup(version=VERSION, ext_modules=[extension], cmdclass={"build_ext": BuildExt})
