@@ -78,6 +78,7 @@ extension = Pybind11Extension(
     "convkit._C",
     sources=extension_sources(),
     include_dirs=["csrc"],
+    depends=sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "csrc").rglob("*.h")),
     cxx_std=17,
     define_macros=[
         ("CONVKIT_VERSION", f'"{VERSION}"'),

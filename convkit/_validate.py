@@ -16,7 +16,7 @@ def as_float_array(value, name: str) -> np.ndarray:
     are not whole elements, or that are byte-swapped, are copied.
     """
     arr = np.asarray(value)
-    if arr.dtype not in FLOAT_DTYPES:
+    if arr.dtype.newbyteorder("=") not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {arr.dtype}; "
             f"convert it first, e.g. {name}.astype(np.float32)"

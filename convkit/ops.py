@@ -98,8 +98,10 @@ def _check_output(c, shape: tuple, dtype: np.dtype, inputs: dict) -> None:
         raise TypeError(f"c must have dtype {dtype} (the dtype of the product), got {c.dtype}")
     if not c.flags.writeable:
         raise ValueError("c is read-only")
-    if c.shape[1] > 1 and c.strides[1] != c.itemsize:
+    if c.size and c.shape[1] > 1 and c.strides[1] != c.itemsize:
         raise ValueError(f"c must have contiguous rows, got strides {c.strides}")
+    if c.size and c.shape[0] > 1 and abs(c.strides[0]) < c.shape[1] * c.itemsize:
+        raise ValueError(f"c must not have overlapping rows, got strides {c.strides}")
     for name, arr in inputs.items():
         if arr is not None and np.may_share_memory(c, arr):
             raise ValueError(f"c must not overlap {name}")

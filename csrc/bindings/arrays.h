@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "ops/gemm.h"
@@ -16,7 +17,7 @@ namespace py = pybind11;
 
 template <class T>
 void require_dtype(const py::array& arr, const char* name) {
-  if (!arr.dtype().is(py::dtype::of<T>())) {
+  if (!arr.dtype().equal(py::dtype::of<T>())) {
     throw py::type_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
                          ", got " + std::string(py::str(arr.dtype())));
   }
@@ -44,8 +45,14 @@ template <class T>
 MatrixRef<T> output_matrix(py::array& arr, const char* name) {
   MatrixRef<const T> view = const_matrix<T>(arr, name);
   if (!arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
-  if (view.cols > 1 && view.col_stride != 1) {
+  const bool empty = view.rows == 0 || view.cols == 0;
+  if (!empty && view.cols > 1 && view.col_stride != 1) {
     throw py::value_error(std::string(name) + " must have contiguous rows (unit column stride)");
+  }
+  if (!empty && view.rows > 1 && std::abs(view.row_stride) < view.cols) {
+    throw py::value_error(std::string(name) + " has overlapping rows (row stride " +
+                          std::to_string(view.row_stride) + " elements for " + std::to_string(view.cols) +
+                          " columns)");
   }
   return {static_cast<T*>(arr.mutable_data()), view.rows, view.cols, view.row_stride, 1};
 }

@@ -29,7 +29,8 @@ void gemm_into(const py::array& a, const py::array& b, py::array& c, double alph
   if (!bias.is_none()) {
     bias_array = py::reinterpret_borrow<py::array>(bias);
     require_dtype<T>(bias_array, "bias");
-    if (bias_array.ndim() != 1 || bias_array.shape(0) != cv.cols || element_stride(bias_array, 0, "bias") != 1) {
+    if (bias_array.ndim() != 1 || bias_array.shape(0) != cv.cols ||
+        (cv.cols > 1 && element_stride(bias_array, 0, "bias") != 1)) {
       throw py::value_error("bias must be a contiguous 1-D array of length " + std::to_string(cv.cols));
     }
     epilogue.bias = static_cast<const T*>(bias_array.data());
@@ -45,9 +46,9 @@ void bind_gemm(py::module_& m) {
       "gemm",
       [](const py::array& a, const py::array& b, py::array c, double alpha, double beta, bool transpose_a,
          bool transpose_b, const py::object& bias, const std::string& activation, double negative_slope) {
-        if (a.dtype().is(py::dtype::of<float>())) {
+        if (a.dtype().equal(py::dtype::of<float>())) {
           gemm_into<float>(a, b, c, alpha, beta, transpose_a, transpose_b, bias, activation, negative_slope);
-        } else if (a.dtype().is(py::dtype::of<double>())) {
+        } else if (a.dtype().equal(py::dtype::of<double>())) {
           gemm_into<double>(a, b, c, alpha, beta, transpose_a, transpose_b, bias, activation, negative_slope);
         } else {
           throw py::type_error("gemm supports float32 and float64, got " + std::string(py::str(a.dtype())));

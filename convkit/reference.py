@@ -1,0 +1,204 @@
+"""Independent float64 NumPy oracles for convolution and matmul, for tests.
+
+Layouts are those of convkit.conv_spec: channels-last data x (N, *spatial, C),
+convolution weight (*kernel_size, C_in // groups, C_out) and transposed
+convolution weight (*kernel_size, C_out // groups, C_in).  Convolution is
+cross-correlation, as in deep-learning libraries.  Every function loops over
+the kernel offsets; for each offset it takes the strided window of samples
+that offset touches and contracts it with that offset's weight slice, group
+by group, with einsum.  Slow but simple; no im2col.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from .conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
+
+_NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad_reference(
+    x: npt.ArrayLike, pad_before: Sequence[int], pad_after: Sequence[int], mode: str = "zeros"
+) -> np.ndarray:
+    """Pad the spatial axes of channels-last x (N, *spatial, C) -> (N, *(spatial + before + after), C).
+
+    mode: "zeros", "reflect" (np.pad 'reflect', the edge sample is not
+    repeated), "replicate" (np.pad 'edge') or "circular" (np.pad 'wrap').
+    """
+    widths = [(0, 0), *zip(pad_before, pad_after), (0, 0)]
+    return np.pad(x, widths, mode=_NUMPY_PAD_MODES[mode])
+
+
+def conv_reference(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    b: Optional[npt.ArrayLike] = None,
+    *,
+    stride: IntOrTuple = 1,
+    padding: Padding = "valid",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """Convolution of x (N, *spatial, C_in) with w (*kernel_size, C_in // groups, C_out).
+
+    Plus bias b (C_out,) when given.  Returns float64 (N, *out_spatial, C_out).
+    Options as in conv_spec.
+    """
+    spec = conv_spec(np.shape(x), np.shape(w), stride=stride, padding=padding, dilation=dilation,
+                     groups=groups, padding_mode=padding_mode)
+    xp = pad_reference(np.asarray(x, np.float64), spec.pad_before, spec.pad_after, spec.padding_mode)
+    w = np.asarray(w, np.float64)
+    y = np.zeros((xp.shape[0], *spec.out_spatial, spec.out_channels))
+    for offset, window in _offset_windows(spec, spec.out_spatial):
+        y += _grouped("...gi,igo->...go", xp[window], w[offset], spec.groups)
+    return _add_bias(y, b)
+
+
+def conv_backward_reference(
+    dy: npt.ArrayLike,
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    *,
+    stride: IntOrTuple = 1,
+    padding: Padding = "valid",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients (dx, dw, db) of sum(dy * conv_reference(x, w, b, ...)) w.r.t. x, w and b.
+
+    dy: (N, *out_spatial, C_out); x: (N, *spatial, C_in);
+    w: (*kernel_size, C_in // groups, C_out).
+    Returns float64 dx (N, *spatial, C_in), dw (*kernel_size, C_in // groups, C_out), db (C_out,).
+    dx scatters dy back through every kernel offset onto the padded input, then
+    folds the padded samples onto the input samples they copy.
+    """
+    spec = conv_spec(np.shape(x), np.shape(w), stride=stride, padding=padding, dilation=dilation,
+                     groups=groups, padding_mode=padding_mode)
+    dy = np.asarray(dy, np.float64)
+    expected = (np.shape(x)[0], *spec.out_spatial, spec.out_channels)
+    if dy.shape != expected:
+        raise ValueError(f"dy must have shape {expected}, got shape {dy.shape}")
+    xp = pad_reference(np.asarray(x, np.float64), spec.pad_before, spec.pad_after, spec.padding_mode)
+    w = np.asarray(w, np.float64)
+    dy_rows = _split_groups(dy.reshape(-1, spec.out_channels), spec.groups)
+    dw = np.zeros_like(w)
+    for offset, window in _offset_windows(spec, spec.out_spatial):
+        x_rows = _split_groups(xp[window].reshape(-1, spec.in_channels), spec.groups)
+        dw[offset] = np.einsum("mgi,mgo->igo", x_rows, dy_rows).reshape(w.shape[-2:])
+    dx = _pad_adjoint(_scatter(dy, w, spec, xp.shape[1:-1]), spec)
+    return dx, dw, dy.sum(axis=tuple(range(dy.ndim - 1)))
+
+
+def conv_transpose_reference(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    b: Optional[npt.ArrayLike] = None,
+    *,
+    stride: IntOrTuple = 1,
+    padding: Padding = "valid",
+    output_padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """Transposed convolution of x (N, *spatial, C_in) with w (*kernel_size, C_out // groups, C_in).
+
+    Plus bias b (C_out,) when given.  Returns float64 (N, *out_spatial, C_out).
+    Options as in conv_transpose_spec.
+    Each input sample x[n, i] adds w[o] @ x[n, i] (group by group) at output
+    position i * stride + o * dilation - pad_before for every kernel offset o;
+    positions outside the output are dropped.  This is the adjoint of
+    conv_reference with the same w and options.
+    """
+    spec = conv_transpose_spec(np.shape(x), np.shape(w), stride=stride, padding=padding,
+                               output_padding=output_padding, dilation=dilation, groups=groups)
+    full = tuple(out + lo + hi for out, lo, hi in zip(spec.out_spatial, spec.pad_before, spec.pad_after))
+    canvas = _scatter(np.asarray(x, np.float64), np.asarray(w, np.float64), spec, full)
+    crop = tuple(slice(lo, lo + out) for lo, out in zip(spec.pad_before, spec.out_spatial))
+    return _add_bias(canvas[(slice(None), *crop, slice(None))], b)
+
+
+def matmul_reference(
+    a: npt.ArrayLike, b: npt.ArrayLike, transpose_a: bool = False, transpose_b: bool = False
+) -> np.ndarray:
+    """float64 product op(a) @ op(b), op swapping the last two axes when asked.
+
+    op(a): (..., M, K); op(b): (..., K, P); leading axes broadcast.  Returns (..., M, P).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if transpose_a:
+        a = np.swapaxes(a, -1, -2)
+    if transpose_b:
+        b = np.swapaxes(b, -1, -2)
+    return np.einsum("...mk,...kp->...mp", a, b)
+
+
+def _offset_windows(
+    spec: ConvSpec, positions: Sequence[int]
+) -> Iterator[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """(offset, index) per kernel offset: index selects, from a padded (N, *padded, C) array,
+    the samples that offset meets when the kernel sits at `positions` strided places per axis."""
+    for offset in np.ndindex(*spec.kernel_size):
+        spatial = (
+            slice(o * d, o * d + (p - 1) * s + 1, s)
+            for o, d, s, p in zip(offset, spec.dilation, spec.stride, positions)
+        )
+        yield offset, (slice(None), *spatial, slice(None))
+
+
+def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """(..., groups * C) -> (..., groups, C)."""
+    return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
+
+
+def _grouped(subscripts: str, a: np.ndarray, w_offset: np.ndarray, groups: int) -> np.ndarray:
+    """einsum of a (..., groups * A) with one offset's weight (B, groups * C), group by group.
+
+    The operands are split to (..., groups, A) and (B, groups, C); the groups
+    axis of the (..., groups, D) result is merged back: (..., groups * D).
+    """
+    out = np.einsum(subscripts, _split_groups(a, groups), _split_groups(w_offset, groups))
+    return out.reshape(*out.shape[:-2], out.shape[-2] * out.shape[-1])
+
+
+def _scatter(src: np.ndarray, w: np.ndarray, spec: ConvSpec, canvas_spatial: Sequence[int]) -> np.ndarray:
+    """Scatter src (N, *positions, groups * C_o) through w (*kernel_size, C_i, groups * C_o) onto
+    zeros (N, *canvas_spatial, groups * C_i): the adjoint of the window gather in conv_reference."""
+    canvas = np.zeros((src.shape[0], *canvas_spatial, w.shape[-2] * spec.groups))
+    for offset, window in _offset_windows(spec, src.shape[1:-1]):
+        canvas[window] += _grouped("...go,igo->...gi", src, w[offset], spec.groups)
+    return canvas
+
+
+def _pad_adjoint(grad_padded: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    """Adjoint of pad_reference: fold grad_padded (N, *padded, C) onto (N, *in_spatial, C).
+
+    Padding the 1-based flat index of every input sample tells which input
+    sample each padded sample copies (0: a zero-padding sample, copies none);
+    np.add.at sums the gradient of all copies of each input sample.
+    """
+    size = math.prod(spec.in_spatial)
+    source = np.arange(1, size + 1).reshape(1, *spec.in_spatial, 1)
+    source = pad_reference(source, spec.pad_before, spec.pad_after, spec.padding_mode)[0, ..., 0]
+    copies = source > 0
+    n, channels = grad_padded.shape[0], grad_padded.shape[-1]
+    grad = np.zeros((n, size, channels))
+    np.add.at(grad, (slice(None), source[copies] - 1), grad_padded[:, copies])
+    return grad.reshape(n, *spec.in_spatial, channels)
+
+
+def _add_bias(y: np.ndarray, b: Optional[npt.ArrayLike]) -> np.ndarray:
+    """y (..., C) plus the float64 bias b (C,), or y itself when b is None."""
+    if b is None:
+        return y
+    b = np.asarray(b, np.float64)
+    if b.shape != (y.shape[-1],):
+        raise ValueError(f"b must have shape ({y.shape[-1]},), got shape {b.shape}")
+    return y + b
