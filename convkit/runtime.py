@@ -5,6 +5,7 @@ import contextlib
 import os
 import platform
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Iterator, TextIO
 
@@ -14,8 +15,20 @@ from ._version import __version__
 
 
 def set_num_threads(n: int) -> None:
-    """Use `n` threads in every convkit kernel (process-wide, all Python threads)."""
-    _C.set_num_threads(check_positive_int(n, "n"))
+    """Use `n` threads in every convkit kernel (process-wide, all Python threads).
+
+    In a child process forked after convkit ran multi-threaded, kernels stay single-threaded (OpenMP's
+    thread pool does not survive fork); use the 'spawn' start method for parallel worker processes.
+    """
+    n = check_positive_int(n, "n")
+    if n > 1 and _C.single_threaded_after_fork():
+        warnings.warn(
+            f"set_num_threads({n}) in a process forked after convkit ran multi-threaded: kernels stay "
+            "single-threaded here (OpenMP's thread pool does not survive fork); use the 'spawn' start method",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    _C.set_num_threads(n)
 
 
 def get_num_threads() -> int:

@@ -23,6 +23,7 @@ void bind_runtime(py::module_& m) {
   m.def("hardware_threads", &hardware_threads);
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("single_threaded_after_fork", &single_threaded_after_fork);
   m.def("cpu_features", &cpu_feature_summary);
   m.def("select_kernel", &select_kernel, py::arg("name"));
   m.def("list_kernels", [] {

@@ -23,7 +23,12 @@ std::atomic<int>& thread_setting() {
   return setting;
 }
 
-void after_fork_in_child() { thread_setting().store(1); }
+std::atomic<bool> pool_started{false};
+std::atomic<bool> forked_after_pool{false};
+
+void after_fork_in_child() {
+  if (pool_started.load()) forked_after_pool.store(true);
+}
 
 [[maybe_unused]] const bool fork_handler_installed = [] {
   pthread_atfork(nullptr, nullptr, after_fork_in_child);
@@ -45,7 +50,14 @@ int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-int num_threads() { return openmp_enabled() ? thread_setting().load(std::memory_order_relaxed) : 1; }
+void note_thread_pool_started() { pool_started.store(true, std::memory_order_relaxed); }
+
+bool single_threaded_after_fork() { return forked_after_pool.load(std::memory_order_relaxed); }
+
+int num_threads() {
+  if (!openmp_enabled() || single_threaded_after_fork()) return 1;
+  return thread_setting().load(std::memory_order_relaxed);
+}
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));

@@ -14,6 +14,9 @@ bool openmp_enabled();
 int hardware_threads();
 int num_threads();
 void set_num_threads(int n);  // n >= 1; throws std::invalid_argument otherwise
+// True in a child forked after the parent's thread pool started; num_threads() is then 1.
+bool single_threaded_after_fork();
+void note_thread_pool_started();
 
 // Runs body(thread_index, team_size) on up to `threads` threads. With one thread it runs inline, without
 // entering the OpenMP runtime at all. The body must split its work by the team size it is given, which
@@ -22,6 +25,7 @@ template <class Body>
 void run_parallel(int threads, Body&& body) {
 #ifdef _OPENMP
   if (threads > 1) {
+    note_thread_pool_started();
 #pragma omp parallel num_threads(threads)
     body(omp_get_thread_num(), omp_get_num_threads());
     return;
