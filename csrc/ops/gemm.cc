@@ -46,16 +46,29 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, 
 // B rows [0, kc) x cols [0, nc) into NR-column micro-panels (last one zero-padded).
 template <class T>
 void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, T* dst) {
-  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - j0);
-    for (int64_t p = 0; p < kc; ++p, dst += nr) {
-      const T* row = b + p * rs + j0 * cs;
-      if (cs == 1) {
-        std::copy(row, row + cols, dst);
-      } else {
-        for (int64_t j = 0; j < cols; ++j) dst[j] = row[j * cs];
+  const int64_t panel_size = kc * nr;
+  if (cs == 1) {
+    // Row-major B: walk each row once, front to back, dealing its NR-wide pieces out to the panels.
+    // (Walking panel by panel would interleave kc row streams, more than the prefetcher tracks.)
+    const int64_t full_panels = nc / nr, tail = nc - full_panels * nr;
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* row = b + p * rs;
+      T* out = dst + p * nr;
+      for (int64_t q = 0; q < full_panels; ++q) std::copy(row + q * nr, row + (q + 1) * nr, out + q * panel_size);
+      if (tail > 0) {
+        T* last = out + full_panels * panel_size;
+        std::copy(row + full_panels * nr, row + nc, last);
+        std::fill(last + tail, last + nr, T(0));
       }
-      std::fill(dst + cols, dst + nr, T(0));
+    }
+    return;
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += panel_size) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* row = b + p * rs + j0 * cs;
+      for (int64_t j = 0; j < cols; ++j) dst[p * nr + j] = row[j * cs];
+      std::fill(dst + p * nr + cols, dst + (p + 1) * nr, T(0));
     }
   }
 }
@@ -150,8 +163,9 @@ struct ThreadGrid {
   int threads() const { return rows * cols; }
 };
 
-// The largest grid of at most `threads` blocks that gives every block a tile, preferring square blocks
-// (the smallest block perimeter means the least packing per multiply-add).
+// The largest grid of at most `threads` blocks that gives every block a tile. Among those, the least
+// packing per thread: a block of mb x nb packs about k * (mb + nb) elements, and A's elements count
+// double because packing A gathers MR strided rows while packing B copies contiguous rows.
 ThreadGrid choose_grid(int threads, int64_t m, int64_t n, int64_t k, int mr, int nr) {
   const int64_t m_tiles = ceil_div(m, mr), n_tiles = ceil_div(n, nr);
   const double macs = double(m) * double(n) * double(k);  // may exceed int64 for absurd shapes
@@ -161,7 +175,7 @@ ThreadGrid choose_grid(int threads, int64_t m, int64_t n, int64_t k, int mr, int
     int64_t best_perimeter = std::numeric_limits<int64_t>::max();
     for (int rows = 1; rows <= t; ++rows) {
       if (t % rows != 0 || rows > m_tiles || t / rows > n_tiles) continue;
-      const int64_t perimeter = ceil_div(m_tiles, rows) * mr + ceil_div(n_tiles, t / rows) * nr;
+      const int64_t perimeter = 2 * ceil_div(m_tiles, rows) * mr + ceil_div(n_tiles, t / rows) * nr;
       if (perimeter < best_perimeter) best_perimeter = perimeter, best = {rows, t / rows};
     }
     if (best.threads() == t) return best;

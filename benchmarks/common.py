@@ -1,0 +1,79 @@
+"""Shared pieces of the benchmark scripts: thread pinning, machine description, result tables.
+
+Import this module before NumPy: it pins the BLAS thread count from --threads so that every peer in a
+run uses the same number of threads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Sequence
+
+
+def pin_threads(threads: int) -> None:
+    """Must run before NumPy (and its BLAS) is imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine(threads: int) -> dict:
+    import numpy as np
+
+    import convkit
+
+    cfg = convkit.config()
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "numpy": np.__version__,
+        "convkit": cfg["version"],
+        "compiler": cfg["compiler"],
+        "kernels": cfg["kernels"],
+        "python": sys.version.split()[0],
+    }
+
+
+def settle() -> None:
+    """Let the other library's worker threads stop spinning before timing the next peer."""
+    time.sleep(0.2)
+
+
+def median_seconds(call: Callable[[], object], repeats: int) -> float:
+    call()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def print_table(rows: Sequence[dict], columns: Sequence[str], as_json: bool, header: dict) -> None:
+    if as_json:
+        print(json.dumps({"machine": header, "rows": list(rows)}, indent=2))
+        return
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        cells = [f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        print("| " + " | ".join(cells) + " |")
+
+
+def geomean(values: Sequence[float]) -> float:
+    return statistics.geometric_mean(values) if values else float("nan")
