@@ -53,8 +53,9 @@ def test_use_kernel_restores_and_rejects_unknown_names():
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    # From tests/, so that `import convkit` finds the installed package, not the source tree.
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env={**os.environ, **env}, cwd=os.path.dirname(__file__))
 
 
 def test_convkit_kernel_environment_override():
