@@ -103,7 +103,7 @@ struct Problem {
   const GemmUkernel<T>& kernel;
 };
 
-// Slices [0, total) into `parts` near-equal blocks of at most `block`; returns the block length.
+// The length of near-equal blocks of at most `block` that cover `total` (no short last block).
 int64_t balanced_block(int64_t total, int64_t block) { return ceil_div(total, ceil_div(total, block)); }
 
 // The MR x NR tiles of one packed A block against one packed B panel.
@@ -209,6 +209,9 @@ template <class T>
 void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
   check_shapes(a, b, c);
+  if (kernel.mr * kernel.nr > kMaxTileElements) {
+    throw std::logic_error(std::string("gemm: kernel ") + kernel.name + " has a tile larger than the edge buffer");
+  }
   const int64_t m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_and_finish(c, beta, epilogue);
