@@ -12,8 +12,25 @@ import numpy as np
 
 from . import _C
 from ._validate import as_float_array, check_bool, check_real, common_float_dtype
+from .conv_spec import IntOrTuple, Padding, conv_spec
 
 ACTIVATIONS = ("none", "relu", "leaky_relu")
+
+
+def _check_activation(activation: Optional[str]) -> str:
+    activation = "none" if activation is None else activation
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
+    return activation
+
+
+def _check_bias(bias, length: int, dtype: np.dtype, what: str) -> Optional[np.ndarray]:
+    if bias is None:
+        return None
+    bias = np.ascontiguousarray(as_float_array(bias, "bias"), dtype=dtype)
+    if bias.shape != (length,):
+        raise ValueError(f"bias must have shape ({length},) ({what}), got {bias.shape}")
+    return bias
 
 
 def _as_matrix(arr: np.ndarray, name: str, vector_as_row: bool) -> np.ndarray:
@@ -57,9 +74,7 @@ def gemm(
     alpha = check_real(alpha, "alpha")
     beta = check_real(beta, "beta")
     negative_slope = check_real(negative_slope, "negative_slope")
-    activation = "none" if activation is None else activation
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
+    activation = _check_activation(activation)
 
     a2 = _as_matrix(a, "a", vector_as_row=True)
     b2 = _as_matrix(b, "b", vector_as_row=False)
@@ -73,10 +88,7 @@ def gemm(
     dtype = common_float_dtype(a2, b2)
     a2, b2 = a2.astype(dtype, copy=False), b2.astype(dtype, copy=False)
 
-    if bias is not None:
-        bias = np.ascontiguousarray(as_float_array(bias, "bias"), dtype=dtype)
-        if bias.shape != (n,):
-            raise ValueError(f"bias must have shape ({n},) (one value per column of c), got {bias.shape}")
+    bias = _check_bias(bias, n, dtype, "one value per column of c")
 
     if c is None:
         if beta != 0.0:
@@ -118,3 +130,75 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False) -> np.nda
     if np.ndim(b) == 1:
         result = result[..., 0]
     return result
+
+
+def conv(
+    x,
+    w,
+    b=None,
+    *,
+    stride: IntOrTuple = 1,
+    padding: Padding = "valid",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    activation: Optional[str] = None,
+    negative_slope: float = 0.01,
+) -> np.ndarray:
+    """N-d convolution (cross-correlation, as in every deep-learning library), channels-last.
+
+    Shapes (rank r = 1, 2 or 3 spatial axes):
+        x: (N, *spatial, C_in)   w: (*kernel_size, C_in / groups, C_out)   b: (C_out,)
+        -> (N, *out_spatial, C_out)
+
+    stride, dilation: int or one per axis. padding: "valid", "same" (Keras rule: the extra row/column goes
+    at the end), an int, one int per axis, or (before, after) pairs per axis. padding_mode: "zeros",
+    "reflect" (edge sample not repeated), "replicate" (edge repeated) or "circular" (wrap-around).
+    groups splits the channels into independent convolutions (groups == C_in: depthwise, with a channel
+    multiplier of C_out / C_in). activation ('relu', 'leaky_relu') is fused into the output pass.
+    Bad arguments raise ValueError/TypeError naming the argument and its value (convkit.conv_spec).
+    """
+    x = as_float_array(x, "x")
+    w = as_float_array(w, "w")
+    spec = conv_spec(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                     padding_mode=padding_mode)
+    activation = _check_activation(activation)
+    negative_slope = check_real(negative_slope, "negative_slope")
+    dtype = common_float_dtype(x, w)
+    x = np.ascontiguousarray(x, dtype=dtype)  # im2col walks channels-last rows: one copy at most
+    w = np.ascontiguousarray(w, dtype=dtype)
+    b = _check_bias(b, spec.out_channels, dtype, "one value per output channel")
+
+    y = np.empty((x.shape[0], *spec.out_spatial, spec.out_channels), dtype=dtype)
+    lead = (1,) * (3 - spec.rank)  # the core sees every conv as 3-D
+    _C.conv_forward(
+        x.reshape(x.shape[0], *lead, *spec.in_spatial, spec.in_channels),
+        w.reshape(*lead, *w.shape),
+        b,
+        y.reshape(y.shape[0], *lead, *spec.out_spatial, spec.out_channels),
+        (1,) * len(lead) + spec.stride,
+        (1,) * len(lead) + spec.dilation,
+        (0,) * len(lead) + spec.pad_before,
+        spec.groups,
+        spec.padding_mode,
+        activation,
+        negative_slope,
+    )
+    return y
+
+
+def _conv_of_rank(rank: int):
+    def conv_r(x, w, b=None, **options) -> np.ndarray:
+        ndim = np.ndim(x)
+        if ndim != rank + 2:
+            raise ValueError(f"conv{rank}d expects x of rank {rank + 2} (N, *{rank} spatial axes, C), got ndim={ndim}")
+        return conv(x, w, b, **options)
+
+    conv_r.__name__ = f"conv{rank}d"
+    conv_r.__doc__ = f"conv() for {rank}-D inputs: x is (N, {', '.join('DHW'[3 - rank:])}, C). See conv."
+    return conv_r
+
+
+conv1d = _conv_of_rank(1)
+conv2d = _conv_of_rank(2)
+conv3d = _conv_of_rank(3)

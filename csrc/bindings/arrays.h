@@ -33,6 +33,21 @@ inline std::int64_t element_stride(const py::array& arr, int axis, const char* n
   return bytes / item;
 }
 
+inline Activation parse_activation(const std::string& name) {
+  if (name == "none") return Activation::none;
+  if (name == "relu") return Activation::relu;
+  if (name == "leaky_relu") return Activation::leaky_relu;
+  throw py::value_error("activation must be 'none', 'relu' or 'leaky_relu', got '" + name + "'");
+}
+
+inline void require_c_contiguous(const py::array& arr, const char* name, int ndim) {
+  if (arr.ndim() != ndim) {
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D, got ndim=" +
+                          std::to_string(arr.ndim()));
+  }
+  if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
+}
+
 template <class T>
 MatrixRef<const T> const_matrix(const py::array& arr, const char* name) {
   require_dtype<T>(arr, name);

@@ -10,13 +10,6 @@
 namespace convkit::bindings {
 namespace {
 
-Activation parse_activation(const std::string& name) {
-  if (name == "none") return Activation::none;
-  if (name == "relu") return Activation::relu;
-  if (name == "leaky_relu") return Activation::leaky_relu;
-  throw py::value_error("activation must be 'none', 'relu' or 'leaky_relu', got '" + name + "'");
-}
-
 template <class T>
 void gemm_into(const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool transpose_a,
                bool transpose_b, const py::object& bias, const std::string& activation, double negative_slope) {

@@ -4,5 +4,6 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "convkit's compiled core. Use the convkit package; these entry points do little validation.";
   convkit::bindings::bind_runtime(m);
   convkit::bindings::bind_gemm(m);
+  convkit::bindings::bind_conv(m);
   convkit::bindings::bind_bench(m);
 }

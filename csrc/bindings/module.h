@@ -5,4 +5,5 @@ namespace convkit::bindings {
 void bind_runtime(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
 void bind_bench(pybind11::module_& m);
+void bind_conv(pybind11::module_& m);
 }  // namespace convkit::bindings

@@ -4,6 +4,8 @@
 // into convkit sees the same value. After fork() the child runs single-threaded until the user sets a
 // count again: an OpenMP runtime's worker pool does not survive fork.
 #pragma once
+#include <atomic>
+#include <exception>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -20,14 +22,24 @@ void note_thread_pool_started();
 
 // Runs body(thread_index, team_size) on up to `threads` threads. With one thread it runs inline, without
 // entering the OpenMP runtime at all. The body must split its work by the team size it is given, which
-// can be smaller than asked for, and must not throw.
+// can be smaller than asked for. An exception may not leave an OpenMP region (std::terminate), so the
+// first one a thread throws is caught there and rethrown here once the whole team has finished.
 template <class Body>
 void run_parallel(int threads, Body&& body) {
 #ifdef _OPENMP
   if (threads > 1) {
     note_thread_pool_started();
+    std::exception_ptr failure;
+    std::atomic<bool> failed{false};
 #pragma omp parallel num_threads(threads)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    {
+      try {
+        body(omp_get_thread_num(), omp_get_num_threads());
+      } catch (...) {
+        if (!failed.exchange(true)) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
     return;
   }
 #endif
