@@ -48,6 +48,20 @@ inline void require_c_contiguous(const py::array& arr, const char* name, int ndi
   if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
 }
 
+// The data of an optional bias: None, or a contiguous 1-D array of `length` values. The pointer stays valid
+// while the caller holds `bias` (the binding's own argument, alive for the whole kernel call).
+template <class T>
+const T* optional_bias(const py::object& bias, std::int64_t length) {
+  if (bias.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(bias)) throw py::type_error("bias must be a numpy array or None");
+  const auto arr = py::reinterpret_borrow<py::array>(bias);
+  require_dtype<T>(arr, "bias");
+  if (arr.ndim() != 1 || arr.shape(0) != length || (length > 1 && element_stride(arr, 0, "bias") != 1)) {
+    throw py::value_error("bias must be a contiguous 1-D array of length " + std::to_string(length));
+  }
+  return static_cast<const T*>(arr.data());
+}
+
 template <class T>
 MatrixRef<const T> const_matrix(const py::array& arr, const char* name) {
   require_dtype<T>(arr, name);

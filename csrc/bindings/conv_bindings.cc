@@ -29,15 +29,7 @@ void conv_forward_into(const py::array& x, const py::array& w, const py::object&
   require_dtype<T>(x, "x");
   require_dtype<T>(w, "w");
   require_dtype<T>(y, "y");
-  const T* bias_data = nullptr;
-  py::array bias_array;
-  if (!bias.is_none()) {
-    bias_array = py::reinterpret_borrow<py::array>(bias);
-    require_dtype<T>(bias_array, "bias");
-    require_c_contiguous(bias_array, "bias", 1);
-    if (bias_array.shape(0) != geometry.out_channels) throw py::value_error("bias length != out_channels");
-    bias_data = static_cast<const T*>(bias_array.data());
-  }
+  const T* bias_data = optional_bias<T>(bias, geometry.out_channels);
   if (!y.writeable()) throw py::value_error("y is read-only");
   py::gil_scoped_release release;
   conv_forward<T>(geometry, static_cast<const T*>(x.data()), static_cast<const T*>(w.data()), bias_data,

@@ -17,17 +17,8 @@ void gemm_into(const py::array& a, const py::array& b, py::array& c, double alph
   if (transpose_a) av = av.transposed();
   if (transpose_b) bv = bv.transposed();
   MatrixRef<T> cv = output_matrix<T>(c, "c");
-  GemmEpilogue<T> epilogue{nullptr, parse_activation(activation), static_cast<T>(negative_slope)};
-  py::array bias_array;
-  if (!bias.is_none()) {
-    bias_array = py::reinterpret_borrow<py::array>(bias);
-    require_dtype<T>(bias_array, "bias");
-    if (bias_array.ndim() != 1 || bias_array.shape(0) != cv.cols ||
-        (cv.cols > 1 && element_stride(bias_array, 0, "bias") != 1)) {
-      throw py::value_error("bias must be a contiguous 1-D array of length " + std::to_string(cv.cols));
-    }
-    epilogue.bias = static_cast<const T*>(bias_array.data());
-  }
+  const GemmEpilogue<T> epilogue{optional_bias<T>(bias, cv.cols), parse_activation(activation),
+                                 static_cast<T>(negative_slope)};
   py::gil_scoped_release release;
   gemm<T>(av, bv, cv, static_cast<T>(alpha), static_cast<T>(beta), epilogue);
 }
