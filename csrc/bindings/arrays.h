@@ -48,18 +48,33 @@ inline void require_c_contiguous(const py::array& arr, const char* name, int ndi
   if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(name) + " must be C-contiguous");
 }
 
-// The data of an optional bias: None, or a contiguous 1-D array of `length` values. The pointer stays valid
-// while the caller holds `bias` (the binding's own argument, alive for the whole kernel call).
+// An optional vector argument (a bias, or a bias gradient to write): None (returns false), or a contiguous
+// 1-D array of `length` values (returns true). Anything else throws.
+template <class T>
+bool is_vector_given(const py::object& vector, std::int64_t length, const char* name) {
+  if (vector.is_none()) return false;
+  if (!py::isinstance<py::array>(vector)) throw py::type_error(std::string(name) + " must be a numpy array or None");
+  const auto arr = py::reinterpret_borrow<py::array>(vector);
+  require_dtype<T>(arr, name);
+  if (arr.ndim() != 1 || arr.shape(0) != length || (length > 1 && element_stride(arr, 0, name) != 1)) {
+    throw py::value_error(std::string(name) + " must be a contiguous 1-D array of length " + std::to_string(length));
+  }
+  return true;
+}
+
+// The pointers stay valid while the caller holds the argument (alive for the whole kernel call).
 template <class T>
 const T* optional_bias(const py::object& bias, std::int64_t length) {
-  if (bias.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(bias)) throw py::type_error("bias must be a numpy array or None");
-  const auto arr = py::reinterpret_borrow<py::array>(bias);
-  require_dtype<T>(arr, "bias");
-  if (arr.ndim() != 1 || arr.shape(0) != length || (length > 1 && element_stride(arr, 0, "bias") != 1)) {
-    throw py::value_error("bias must be a contiguous 1-D array of length " + std::to_string(length));
-  }
-  return static_cast<const T*>(arr.data());
+  if (!is_vector_given<T>(bias, length, "bias")) return nullptr;
+  return static_cast<const T*>(py::reinterpret_borrow<py::array>(bias).data());
+}
+
+template <class T>
+T* optional_output_vector(const py::object& vector, std::int64_t length, const char* name) {
+  if (!is_vector_given<T>(vector, length, name)) return nullptr;
+  auto arr = py::reinterpret_borrow<py::array>(vector);
+  if (!arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
+  return static_cast<T*>(arr.mutable_data());
 }
 
 template <class T>

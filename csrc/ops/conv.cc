@@ -1,82 +1,108 @@
-// Convolution forward by im2col + GEMM, channels-last.
+// Convolution forward and backward by im2col + GEMM, channels-last.
 //
 // Shape legend: N batch, S = in[0..2] input spatial, O = out[0..2] output spatial, K = kernel[0..2],
-// C = in_channels, G groups, Cg = C / G, F = out_channels, Fg = F / G, P = N * prod(O) output pixels.
+// C = in_channels, G groups, Cg = C / G, F = out_channels, Fg = F / G, P = N * prod(O) output pixels,
+// R = prod(K) * Cg the column row length. Per group g, with cols_g[P, R] from im2col (ops/im2col.h) and
+// w_g[R, Fg] the group's columns of w read in place:
 //
-//   y[P, F] viewed per group g:  y[:, g*Fg:(g+1)*Fg] = cols_g[P, prod(K) * Cg] @ w[prod(K) * Cg, g*Fg:(g+1)*Fg]
+//   forward          y[:, g]  = cols_g @ w_g                      (+ bias, activation)
+//   backward data    dx      += col2im(dy[:, g] @ w_g^T)
+//   backward weights dw_g     = cols_g^T @ dy[:, g]               db = sum over P of dy
 //
-// cols_g row p = for each kernel offset (kd, kh, kw), the Cg channels of group g at the input position
-// that offset reads, padding resolved by index mapping (never a padded copy of x). The rows are built in
-// cache-sized tiles, threads taking whole tiles; a 1x1 kernel with stride 1 and no padding needs no
-// im2col at all (x is already cols).
+// The column matrix is built in cache-sized tiles of output pixels, never for the whole batch. A 1x1
+// kernel with stride 1 and no padding needs no im2col at all: x itself is the column matrix.
+//
+// Every result is independent of the thread count, bit for bit: threads either split a GEMM (whose
+// result does not depend on the split) or own whole tiles/images whose arithmetic order is fixed.
 #include "ops/conv.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
 #include "kernels/registry.h"
+#include "ops/im2col.h"
 
 namespace convkit {
 namespace {
 
 using std::int64_t;
 
-// Bytes of one thread's column tile: big enough that re-packing the weights per tile is cheap, small
-// enough to stay in L2/L3.
+// Bytes of one column tile: big enough that re-packing the weights per tile is cheap, small enough to
+// stay in L2/L3.
 constexpr int64_t kColumnTileBytes = 1 << 20;
 constexpr int64_t kMinTileRows = 96;
 
-// The input index a padded coordinate reads, or -1 for a zero.
-int64_t source_index(int64_t i, int64_t size, PaddingMode mode) {
-  if (i >= 0 && i < size) return i;
-  switch (mode) {
-    case PaddingMode::zeros: return -1;
-    case PaddingMode::reflect: return i < 0 ? -i : 2 * (size - 1) - i;  // edge sample not repeated
-    case PaddingMode::replicate: return i < 0 ? 0 : size - 1;
-    case PaddingMode::circular: return ((i % size) + size) % size;
-  }
-  return -1;
-}
+struct ConvSizes {
+  int64_t image_pixels, pixels, cg, fg, row_len, tile_rows;
 
-// Rows [p0, p1) of cols for group `group` into dst (row length prod(K) * Cg).
-template <class T>
-void im2col_rows(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t p1, T* dst) {
-  const int64_t cg = g.in_channels / g.groups;
-  for (int64_t p = p0; p < p1; ++p) {
-    int64_t rest = p;
-    const int64_t ow = rest % g.out[2]; rest /= g.out[2];
-    const int64_t oh = rest % g.out[1]; rest /= g.out[1];
-    const int64_t od = rest % g.out[0];
-    const int64_t n = rest / g.out[0];
-    const T* image = x + n * g.in[0] * g.in[1] * g.in[2] * g.in_channels + group * cg;
-    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-      const int64_t id = source_index(od * g.stride[0] - g.pad_before[0] + kd * g.dilation[0], g.in[0], g.mode);
-      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-        const int64_t ih = source_index(oh * g.stride[1] - g.pad_before[1] + kh * g.dilation[1], g.in[1], g.mode);
-        for (int64_t kw = 0; kw < g.kernel[2]; ++kw, dst += cg) {
-          const int64_t iw = source_index(ow * g.stride[2] - g.pad_before[2] + kw * g.dilation[2], g.in[2], g.mode);
-          if (id < 0 || ih < 0 || iw < 0) {
-            std::fill(dst, dst + cg, T(0));
-          } else {
-            const T* src = image + ((id * g.in[1] + ih) * g.in[2] + iw) * g.in_channels;
-            std::copy(src, src + cg, dst);
-          }
-        }
-      }
-    }
+  template <class T>
+  static ConvSizes of(const ConvGeometry& g) {
+    ConvSizes s{};
+    s.image_pixels = checked_mul(checked_mul(g.out[0], g.out[1], "conv output"), g.out[2], "conv output");
+    s.pixels = checked_mul(g.batch, s.image_pixels, "conv output");
+    s.cg = g.in_channels / g.groups;
+    s.fg = g.out_channels / g.groups;
+    s.row_len = checked_mul(g.kernel[0] * g.kernel[1] * g.kernel[2], s.cg, "conv column row");
+    s.tile_rows = std::max<int64_t>(kMinTileRows, kColumnTileBytes / (s.row_len * int64_t(sizeof(T))));
+    return s;
   }
-}
+  int64_t tile_elements() const { return round_up(checked_mul(tile_rows, row_len, "conv column tile"), 16); }
+};
 
 bool is_pointwise(const ConvGeometry& g) {
   for (int a = 0; a < 3; ++a) {
     if (g.kernel[a] != 1 || g.stride[a] != 1 || g.pad_before[a] != 0 || g.out[a] != g.in[a]) return false;
   }
   return true;
+}
+
+// Group `group`'s (R, Fg) block of w, read in place.
+template <class T>
+MatrixRef<const T> group_weights(const ConvGeometry& g, const ConvSizes& s, const T* w, int64_t group) {
+  return {w + group * s.fg, s.row_len, s.fg, g.out_channels, 1};
+}
+
+// Rows [p0, p1) of a channels-last (P, channels) array, columns [c0, c0 + width).
+template <class T>
+MatrixRef<T> pixel_rows(T* data, int64_t channels, int64_t p0, int64_t p1, int64_t c0, int64_t width) {
+  return {data + p0 * channels + c0, p1 - p0, width, channels, 1};
+}
+
+// Per-thread column tiles, owned by the calling thread and reused across calls.
+template <class T>
+T* column_tiles(const ConvSizes& s, int count) {
+  thread_local AlignedBuffer columns;
+  return columns.reserve_elements<T>(checked_mul(s.tile_elements(), count, "conv column tiles"));
+}
+
+// sum[f] = sum over rows of m[p, f], accumulated in double in blocks of rows (the error then grows with
+// the block length plus the number of blocks, not with P). Threads split the columns, so every sum is
+// computed in the same order whatever the thread count.
+template <class T>
+void sum_rows(const T* m, int64_t rows, int64_t cols, T* sum, int threads) {
+  constexpr int64_t kBlock = 256;
+  constexpr int64_t kColumnChunk = 16;
+  const int64_t chunks = ceil_div(cols, kColumnChunk);
+  run_parallel(static_cast<int>(std::min<int64_t>(threads, chunks)), [&](int tid, int team) {
+    double total[kColumnChunk], block[kColumnChunk];
+    for (int64_t chunk = tid; chunk < chunks; chunk += team) {
+      const int64_t c0 = chunk * kColumnChunk, width = std::min(kColumnChunk, cols - c0);
+      std::fill(total, total + width, 0.0);
+      for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+        std::fill(block, block + width, 0.0);
+        for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r) {
+          const T* row = m + r * cols + c0;
+          for (int64_t c = 0; c < width; ++c) block[c] += row[c];
+        }
+        for (int64_t c = 0; c < width; ++c) total[c] += block[c];
+      }
+      for (int64_t c = 0; c < width; ++c) sum[c0 + c] = static_cast<T>(total[c]);
+    }
+  });
 }
 
 }  // namespace
@@ -99,63 +125,136 @@ void check_geometry(const ConvGeometry& g) {
                            (g.mode == PaddingMode::circular && -lo <= g.in[a] && hi < 2 * g.in[a]);
     if (!reachable) fail("padding too large for the padding mode on axis " + std::to_string(a));
   }
+  int64_t input_elements = g.batch * g.in_channels;  // both came from the shapes of allocated arrays
+  for (int a = 0; a < 3; ++a) input_elements = checked_mul(input_elements, g.in[a], "conv input");
 }
 
 template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
                   T negative_slope) {
   check_geometry(g);
-  const int64_t pixels = checked_mul(checked_mul(checked_mul(g.batch, g.out[0], "conv output"), g.out[1],
-                                                 "conv output"), g.out[2], "conv output");
-  if (pixels == 0 || g.out_channels == 0) return;
-  const int64_t cg = g.in_channels / g.groups, fg = g.out_channels / g.groups;
-  const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
-  const int64_t row_len = checked_mul(taps, cg, "conv column row");
+  const ConvSizes s = ConvSizes::of<T>(g);
+  if (s.pixels == 0) return;
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
   const int threads = num_threads();
-
-  auto weights = [&](int64_t group) {  // (prod(K) * Cg, Fg) columns of group `group`, read in place
-    return MatrixRef<const T>{w + group * fg, row_len, fg, g.out_channels, 1};
-  };
   auto epilogue = [&](int64_t group) {
-    return GemmEpilogue<T>{bias ? bias + group * fg : nullptr, activation, negative_slope};
+    return GemmEpilogue<T>{bias ? bias + group * s.fg : nullptr, activation, negative_slope};
   };
 
-  if (is_pointwise(g)) {  // x is already the column matrix: one GEMM per group over all pixels
+  if (is_pointwise(g)) {
     for (int64_t group = 0; group < g.groups; ++group) {
-      const MatrixRef<const T> cols{x + group * cg, pixels, cg, g.in_channels, 1};
-      gemm_cpu(cols, weights(group), MatrixRef<T>{y + group * fg, pixels, fg, g.out_channels, 1}, T(1), T(0),
-               epilogue(group), kernel, threads);
+      gemm_cpu(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg), group_weights(g, s, w, group),
+               pixel_rows(y, g.out_channels, 0, s.pixels, group * s.fg, s.fg), T(1), T(0), epilogue(group), kernel,
+               threads);
     }
     return;
   }
 
-  const int64_t tile_rows = std::max<int64_t>(kMinTileRows, kColumnTileBytes / (row_len * int64_t(sizeof(T))));
-  const int64_t tiles = ceil_div(pixels, tile_rows);
+  const int64_t tiles = ceil_div(s.pixels, s.tile_rows);
   // Few tiles: build them one by one and let the GEMM use the threads. Many: threads take whole tiles.
   const int tile_threads = tiles >= 2 * threads ? threads : 1;
   const int gemm_threads = tile_threads == 1 ? threads : 1;
-  const int64_t tile_elems = round_up(checked_mul(tile_rows, row_len, "conv column tile"), 16);
-  thread_local AlignedBuffer columns;  // owned by the calling thread, reused across calls
-  T* space = columns.reserve_elements<T>(checked_mul(tile_elems, tile_threads, "conv column tiles"));
-
+  T* space = column_tiles<T>(s, tile_threads);
   run_parallel(tile_threads, [&](int tid, int team) {
-    T* cols = space + tid * tile_elems;
+    T* cols = space + tid * s.tile_elements();
     for (int64_t tile = tid; tile < tiles; tile += team) {
-      const int64_t p0 = tile * tile_rows, p1 = std::min(pixels, p0 + tile_rows);
+      const int64_t p0 = tile * s.tile_rows, p1 = std::min(s.pixels, p0 + s.tile_rows);
       for (int64_t group = 0; group < g.groups; ++group) {
         im2col_rows(g, x, group, p0, p1, cols);
-        gemm_cpu(MatrixRef<const T>{cols, p1 - p0, row_len, row_len, 1}, weights(group),
-                 MatrixRef<T>{y + p0 * g.out_channels + group * fg, p1 - p0, fg, g.out_channels, 1}, T(1), T(0),
-                 epilogue(group), kernel, gemm_threads);
+        gemm_cpu(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}, group_weights(g, s, w, group),
+                 pixel_rows(y, g.out_channels, p0, p1, group * s.fg, s.fg), T(1), T(0), epilogue(group), kernel,
+                 gemm_threads);
       }
     }
   });
 }
 
-template void conv_forward<float>(const ConvGeometry&, const float*, const float*, const float*, float*, Activation,
-                                  float);
-template void conv_forward<double>(const ConvGeometry&, const double*, const double*, const double*, double*,
-                                   Activation, double);
+template <class T>
+void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  check_geometry(g);
+  const ConvSizes s = ConvSizes::of<T>(g);
+  if (s.pixels == 0) return;
+  const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
+  const int threads = num_threads();
+
+  if (is_pointwise(g)) {  // dx[:, g] = dy[:, g] @ w_g^T, no col2im
+    for (int64_t group = 0; group < g.groups; ++group) {
+      gemm_cpu(pixel_rows(dy, g.out_channels, 0, s.pixels, group * s.fg, s.fg), group_weights(g, s, w, group).transposed(),
+               pixel_rows(dx, g.in_channels, 0, s.pixels, group * s.cg, s.cg), T(1), T(0), {}, kernel, threads);
+    }
+    return;
+  }
+
+  // col2im of two pixels of one image may add to the same dx element, so threads own whole images (when
+  // there are enough to share out evenly); otherwise one thread walks the images and the GEMM is split.
+  const bool image_parallel = threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads);
+  const int image_threads = image_parallel ? threads : 1;
+  const int gemm_threads = image_parallel ? 1 : threads;
+  const int64_t image_elements = g.in[0] * g.in[1] * g.in[2] * g.in_channels;
+  T* space = column_tiles<T>(s, image_threads);
+  run_parallel(image_threads, [&](int tid, int team) {
+    T* cols = space + tid * s.tile_elements();
+    for (int64_t n = tid; n < g.batch; n += team) {
+      std::fill(dx + n * image_elements, dx + (n + 1) * image_elements, T(0));
+      const int64_t first = n * s.image_pixels, end = first + s.image_pixels;
+      for (int64_t p0 = first; p0 < end; p0 += s.tile_rows) {
+        const int64_t p1 = std::min(end, p0 + s.tile_rows);
+        for (int64_t group = 0; group < g.groups; ++group) {
+          gemm_cpu(pixel_rows(dy, g.out_channels, p0, p1, group * s.fg, s.fg),
+                   group_weights(g, s, w, group).transposed(), MatrixRef<T>{cols, p1 - p0, s.row_len, s.row_len, 1},
+                   T(1), T(0), {}, kernel, gemm_threads);
+          col2im_rows(g, cols, group, p0, p1, dx);
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* db) {
+  check_geometry(g);
+  const ConvSizes s = ConvSizes::of<T>(g);
+  const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
+  const int threads = num_threads();
+  if (db) sum_rows(dy, s.pixels, g.out_channels, db, threads);
+  if (s.pixels == 0) {
+    std::fill(dw, dw + s.row_len * g.out_channels, T(0));
+    return;
+  }
+  auto dw_group = [&](int64_t group) { return MatrixRef<T>{dw + group * s.fg, s.row_len, s.fg, g.out_channels, 1}; };
+
+  if (is_pointwise(g)) {  // dw_g = x[:, g]^T @ dy[:, g]
+    for (int64_t group = 0; group < g.groups; ++group) {
+      gemm_cpu(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg).transposed(),
+               pixel_rows(dy, g.out_channels, 0, s.pixels, group * s.fg, s.fg), dw_group(group), T(1), T(0), {},
+               kernel, threads);
+    }
+    return;
+  }
+
+  // Tiles in order, each adding its cols^T @ dy to dw: the threads split im2col rows, then the GEMM.
+  T* cols = column_tiles<T>(s, 1);
+  for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {
+    const int64_t p1 = std::min(s.pixels, p0 + s.tile_rows);
+    for (int64_t group = 0; group < g.groups; ++group) {
+      run_parallel(threads, [&](int tid, int team) {
+        const int64_t share = ceil_div(p1 - p0, team);
+        const int64_t q0 = std::min(p1, p0 + tid * share), q1 = std::min(p1, q0 + share);
+        im2col_rows(g, x, group, q0, q1, cols + (q0 - p0) * s.row_len);
+      });
+      gemm_cpu(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}.transposed(),
+               pixel_rows(dy, g.out_channels, p0, p1, group * s.fg, s.fg), dw_group(group), T(1),
+               p0 == 0 ? T(0) : T(1), {}, kernel, threads);
+    }
+  }
+}
+
+#define CONVKIT_INSTANTIATE_CONV(T)                                                                            \
+  template void conv_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, Activation, T);        \
+  template void conv_backward_data<T>(const ConvGeometry&, const T*, const T*, T*);                          \
+  template void conv_backward_weights<T>(const ConvGeometry&, const T*, const T*, T*, T*);
+CONVKIT_INSTANTIATE_CONV(float)
+CONVKIT_INSTANTIATE_CONV(double)
+#undef CONVKIT_INSTANTIATE_CONV
 
 }  // namespace convkit

@@ -31,4 +31,14 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
                   T negative_slope);
 
+// dx = the gradient of sum(dy * conv(x, w)) with respect to x (overwritten). With zero padding this is
+// also the transposed convolution of dy. dy has y's shape, dx x's shape.
+template <class T>
+void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx);
+
+// dw (overwritten) = the gradient with respect to w; db (overwritten, may be null) = dy summed over every
+// output pixel. Both are independent of the thread count, bit for bit.
+template <class T>
+void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* db);
+
 }  // namespace convkit

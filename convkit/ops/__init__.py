@@ -1,0 +1,20 @@
+"""Functional API: NumPy arrays in, NumPy arrays out. Every argument is checked here, before the C++ core
+runs, and a bad one raises ValueError/TypeError naming the argument and its value.
+
+float32 is the fast path; float64 is supported everywhere (gradient checks use it). Mixing the two
+computes in float64, as NumPy would.
+"""
+from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
+from ._gemm import gemm, matmul
+
+__all__ = [
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_backward",
+    "conv_transpose",
+    "conv_transpose_backward",
+    "gemm",
+    "matmul",
+]
