@@ -1,49 +1,13 @@
 """Convolution forward (im2col + GEMM) against the independent NumPy float64 reference."""
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from conv_cases import MODES, conv_cases, tolerance
+from hypothesis import given
 from hypothesis import strategies as st
 
 import convkit
 from convkit import ops
-from convkit.conv_spec import conv_spec
 from convkit.reference import conv_reference
-
-MODES = ["zeros", "reflect", "replicate", "circular"]
-
-
-@st.composite
-def conv_cases(draw):
-    rank = draw(st.integers(1, 3))
-    groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 3))
-    c_out = groups * draw(st.integers(1, 3))
-    spatial = tuple(draw(st.integers(1, 9 if rank < 3 else 5)) for _ in range(rank))
-    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
-    options = dict(
-        stride=draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * rank))),
-        dilation=draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * rank))),
-        padding=draw(st.one_of(
-            st.sampled_from(["valid", "same"]),
-            st.integers(0, 2),
-            st.tuples(*[st.tuples(st.integers(0, 2), st.integers(0, 2))] * rank),
-        )),
-        groups=groups,
-        padding_mode=draw(st.sampled_from(MODES)),
-    )
-    x_shape = (draw(st.integers(0, 3)), *spatial, c_in)
-    w_shape = (*kernel, c_in // groups, c_out)
-    try:
-        conv_spec(x_shape, w_shape, **options)
-    except ValueError:
-        assume(False)
-    return x_shape, w_shape, options
-
-
-def tolerance(dtype, x, w, groups):
-    """Error bound of a reduction over prod(kernel) * C_in/groups terms, scaled by the operands' size."""
-    terms = int(np.prod(w.shape[:-1]))
-    return (terms + 2) * np.finfo(dtype).eps * (np.abs(x).max(initial=0) * np.abs(w).max(initial=0) * terms + 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
