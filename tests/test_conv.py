@@ -1,7 +1,7 @@
 """Convolution forward (im2col + GEMM) against the independent NumPy float64 reference."""
 import numpy as np
 import pytest
-from conv_cases import MODES, conv_cases, tolerance
+from conv_testing import conv_cases, tolerance
 from hypothesis import given
 from hypothesis import strategies as st
 

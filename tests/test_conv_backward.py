@@ -4,7 +4,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conv_cases import MODES, conv_cases, sum_tolerance
+from conv_testing import MODES, check_by_finite_differences, conv_cases, sum_tolerance
 from conftest import available_kernels
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,33 +43,6 @@ def test_conv_backward_matches_reference(kernel, dtype, case, strided, seed):
     np.testing.assert_allclose(dw, ref_dw, rtol=0,
                                atol=sum_tolerance(dtype, pixels, dy_max * np.abs(x).max(initial=0)))
     np.testing.assert_allclose(db, ref_db, rtol=0, atol=sum_tolerance(dtype, pixels, dy_max))
-
-
-def numeric_gradient(f, arr, indices, h=1e-5):
-    """Central differences of the scalar f() at arr[index] for each index (arr is perturbed in place)."""
-    grads = []
-    for index in indices:
-        saved = arr[index]
-        arr[index] = saved + h
-        up = f()
-        arr[index] = saved - h
-        down = f()
-        arr[index] = saved
-        grads.append((up - down) / (2 * h))
-    return np.array(grads)
-
-
-def check_by_finite_differences(forward, backward, arrays, rng, samples=12):
-    """forward(*arrays) -> y; backward(dy) -> gradients of sum(dy * y) for each array, None where not given."""
-    dy = rng.standard_normal(forward(*arrays).shape)
-    grads = backward(dy)
-    for arr, grad in zip(arrays, grads):
-        if arr is None:
-            continue
-        assert grad.shape == arr.shape
-        flat = [np.unravel_index(i, arr.shape) for i in rng.choice(arr.size, min(samples, arr.size), replace=False)]
-        numeric = numeric_gradient(lambda: float(np.sum(dy * forward(*arrays))), arr, flat)
-        np.testing.assert_allclose(grad[tuple(np.array(flat).T)], numeric, rtol=1e-7, atol=1e-8)
 
 
 CONV_FAMILIES = {

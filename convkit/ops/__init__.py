@@ -4,6 +4,14 @@ runs, and a bad one raises ValueError/TypeError naming the argument and its valu
 float32 is the fast path; float64 is supported everywhere (gradient checks use it). Mixing the two
 computes in float64, as NumPy would.
 """
+from ._composite import (
+    flattened_conv2d,
+    flattened_conv2d_backward,
+    separable_conv,
+    separable_conv_backward,
+    spatially_separable_conv2d,
+    spatially_separable_conv2d_backward,
+)
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
 from ._gemm import gemm, matmul
 
@@ -15,6 +23,12 @@ __all__ = [
     "conv_backward",
     "conv_transpose",
     "conv_transpose_backward",
+    "flattened_conv2d",
+    "flattened_conv2d_backward",
     "gemm",
     "matmul",
+    "separable_conv",
+    "separable_conv_backward",
+    "spatially_separable_conv2d",
+    "spatially_separable_conv2d_backward",
 ]

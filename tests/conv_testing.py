@@ -1,4 +1,4 @@
-"""Hypothesis strategies and error bounds shared by the convolution tests."""
+"""Shared by the convolution tests: hypothesis strategies, error bounds, finite-difference gradient checks."""
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -45,3 +45,30 @@ def tolerance(dtype, x, w, groups):
     """Error bound of the forward conv: a reduction over prod(kernel) * C_in/groups terms."""
     terms = int(np.prod(w.shape[:-1]))
     return sum_tolerance(dtype, terms, np.abs(x).max(initial=0) * np.abs(w).max(initial=0))
+
+
+def numeric_gradient(f, arr, indices, h=1e-5):
+    """Central differences of the scalar f() at arr[index] for each index (arr is perturbed in place)."""
+    grads = []
+    for index in indices:
+        saved = arr[index]
+        arr[index] = saved + h
+        up = f()
+        arr[index] = saved - h
+        down = f()
+        arr[index] = saved
+        grads.append((up - down) / (2 * h))
+    return np.array(grads)
+
+
+def check_by_finite_differences(forward, backward, arrays, rng, samples=12):
+    """forward(*arrays) -> y; backward(dy) -> gradients of sum(dy * y) for each array, None where not given."""
+    dy = rng.standard_normal(forward(*arrays).shape)
+    grads = backward(dy)
+    for arr, grad in zip(arrays, grads):
+        if arr is None:
+            continue
+        assert grad.shape == arr.shape
+        flat = [np.unravel_index(i, arr.shape) for i in rng.choice(arr.size, min(samples, arr.size), replace=False)]
+        numeric = numeric_gradient(lambda: float(np.sum(dy * forward(*arrays))), arr, flat)
+        np.testing.assert_allclose(grad[tuple(np.array(flat).T)], numeric, rtol=1e-7, atol=1e-8)
