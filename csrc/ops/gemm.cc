@@ -31,14 +31,19 @@ constexpr int kMaxTileElements = 16 * 32;
 
 // A rows [0, mc) x cols [0, kc), scaled by alpha, into MR-row micro-panels (last one zero-padded).
 template <class T>
-void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, T alpha, T* dst) {
-  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
-    const int64_t rows = std::min<int64_t>(mr, mc - i0);
+void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, const GemmUkernel<T>& uk, T alpha, T* dst) {
+  const int mr = uk.mr;
+  for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += mr * kc) {
+    const int rows = static_cast<int>(std::min<int64_t>(mr, mc - i0));
     const T* panel = a + i0 * rs;
-    for (int64_t p = 0; p < kc; ++p, dst += mr) {
-      int64_t r = 0;
-      for (; r < rows; ++r) dst[r] = alpha * panel[r * rs + p * cs];
-      for (; r < mr; ++r) dst[r] = T(0);
+    if (cs == 1 && uk.pack_a_rows) {  // row-major A (an im2col tile): the kernel's transposing packer
+      uk.pack_a_rows(kc, panel, rs, rows, alpha, dst);
+      continue;
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+      int r = 0;
+      for (; r < rows; ++r) dst[p * mr + r] = alpha * panel[r * rs + p * cs];
+      for (; r < mr; ++r) dst[p * mr + r] = T(0);
     }
   }
 }
@@ -151,7 +156,7 @@ void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_
       for (int64_t ic = m0; ic < m1; ic += uk.mc) {
         const int64_t mc = std::min(uk.mc, m1 - ic);
         pack_a(pr.a.data + ic * pr.a.row_stride + pc * pr.a.col_stride, pr.a.row_stride, pr.a.col_stride, mc, kc,
-               uk.mr, pr.alpha, ap);
+               uk, pr.alpha, ap);
         macro_kernel(pr, ap, bp, ic, jc, mc, nc, kc, beta, last_slice);
       }
     }

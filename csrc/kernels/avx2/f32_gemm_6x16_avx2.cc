@@ -2,8 +2,45 @@
 #include "kernels/gemm_ukernel.h"
 
 namespace convkit {
+namespace {
+
+// Packs 6 row-major rows by 8x8 register transposes: 6 row loads (2 zero rows) become 8 columns of the
+// panel. Each column store writes 8 floats where the panel has 6, spilling 2 zeros into the next column's
+// slots, which the next store overwrites; so the vector loop stops while a later column is still to come.
+void pack_a_6rows_f32(std::int64_t kc, const float* a, std::int64_t lda, int rows, float alpha,
+                      float* dst) noexcept {
+  const __m256 scale = _mm256_set1_ps(alpha);
+  std::int64_t p = 0;
+  for (; p + 8 < kc; p += 8, dst += 48) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) {
+      r[i] = i < rows ? _mm256_mul_ps(scale, _mm256_loadu_ps(a + i * lda + p)) : _mm256_setzero_ps();
+    }
+    // 8x8 transpose: interleave pairs, then quadruples, then 128-bit halves.
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    const __m256 column[8] = {
+        _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+        _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+        _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+        _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + 6 * j, column[j]);
+  }
+  for (; p < kc; ++p, dst += 6) {
+    for (int i = 0; i < 6; ++i) dst[i] = i < rows ? alpha * a[i * lda + p] : 0.0f;
+  }
+}
+
+}  // namespace
+
 // Blocking for Zen 3 (L1d 32 KiB, L2 512 KiB): B micro-panel 256x16 floats = 16 KiB in L1,
 // A block 144x256 floats = 144 KiB in L2, B panel 256x4080 floats = 4 MiB in L3.
 const GemmUkernel<float> f32_gemm_6x16_avx2 = {"f32-gemm-6x16-avx2", Isa::avx2_fma, 6, 16, 144, 256, 4080,
-                                               avx2::gemm_ukernel_6x2v<avx2::F32x8>};
+                                               avx2::gemm_ukernel_6x2v<avx2::F32x8>, pack_a_6rows_f32};
 }  // namespace convkit
