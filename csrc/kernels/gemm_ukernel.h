@@ -20,11 +20,12 @@ template <class T>
 using GemmUkernelFn = void (*)(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc,
                                T beta) noexcept;
 
-// Optional companion: packs one MR-row micro-panel of a row-major A (unit column stride), the layout of
-// an im2col tile: dst[p * MR + r] = alpha * a[r * lda + p] for p < kc and r < rows <= MR, zeros for the
-// rows beyond. Without one the driver's generic strided packing runs.
+// Its packing companion: one MR-row micro-panel of A from MR row pointers (each row contiguous over
+// p < kc; a null pointer is a row of zeros, for padding and for the rows beyond the matrix):
+// dst[p * MR + r] = alpha * rows[r][p]. Row pointers, not a stride, so that convolution can gather the
+// input pixels of MR output pixels straight into the panel (ops/conv.cc) without an im2col buffer.
 template <class T>
-using GemmPackAFn = void (*)(std::int64_t kc, const T* a, std::int64_t lda, int rows, T alpha, T* dst) noexcept;
+using GemmPackAFn = void (*)(std::int64_t kc, const T* const* rows, T alpha, T* dst) noexcept;
 
 template <class T>
 struct GemmUkernel {
@@ -33,7 +34,7 @@ struct GemmUkernel {
   int mr, nr;                // register tile
   std::int64_t mc, kc, nc;   // cache blocking: A block mc x kc stays in L2, B panel kc x nc in L3
   GemmUkernelFn<T> run;
-  GemmPackAFn<T> pack_a_rows = nullptr;
+  GemmPackAFn<T> pack_a_rows;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

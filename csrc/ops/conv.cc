@@ -150,23 +150,11 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     return;
   }
 
-  const int64_t tiles = ceil_div(s.pixels, s.tile_rows);
-  // Few tiles: build them one by one and let the GEMM use the threads. Many: threads take whole tiles.
-  const int tile_threads = tiles >= 2 * threads ? threads : 1;
-  const int gemm_threads = tile_threads == 1 ? threads : 1;
-  T* space = column_tiles<T>(s, tile_threads);
-  run_parallel(tile_threads, [&](int tid, int team) {
-    T* cols = space + tid * s.tile_elements();
-    for (int64_t tile = tid; tile < tiles; tile += team) {
-      const int64_t p0 = tile * s.tile_rows, p1 = std::min(s.pixels, p0 + s.tile_rows);
-      for (int64_t group = 0; group < g.groups; ++group) {
-        im2col_rows(g, x, group, p0, p1, cols);
-        gemm_cpu(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}, group_weights(g, s, w, group),
-                 pixel_rows(y, g.out_channels, p0, p1, group * s.fg, s.fg), T(1), T(0), epilogue(group), kernel,
-                 gemm_threads);
-      }
-    }
-  });
+  for (int64_t group = 0; group < g.groups; ++group) {
+    gemm_cpu(Im2colA<T>(g, x, group, s.pixels), group_weights(g, s, w, group),
+             pixel_rows(y, g.out_channels, 0, s.pixels, group * s.fg, s.fg), T(1), T(0), epilogue(group), kernel,
+             threads);
+  }
 }
 
 template <class T>

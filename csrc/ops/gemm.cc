@@ -29,25 +29,6 @@ using std::int64_t;
 constexpr int64_t kMinMacsPerThread = int64_t{1} << 16;
 constexpr int kMaxTileElements = 16 * 32;
 
-// A rows [0, mc) x cols [0, kc), scaled by alpha, into MR-row micro-panels (last one zero-padded).
-template <class T>
-void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, const GemmUkernel<T>& uk, T alpha, T* dst) {
-  const int mr = uk.mr;
-  for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += mr * kc) {
-    const int rows = static_cast<int>(std::min<int64_t>(mr, mc - i0));
-    const T* panel = a + i0 * rs;
-    if (cs == 1 && uk.pack_a_rows) {  // row-major A (an im2col tile): the kernel's transposing packer
-      uk.pack_a_rows(kc, panel, rs, rows, alpha, dst);
-      continue;
-    }
-    for (int64_t p = 0; p < kc; ++p) {
-      int r = 0;
-      for (; r < rows; ++r) dst[p * mr + r] = alpha * panel[r * rs + p * cs];
-      for (; r < mr; ++r) dst[p * mr + r] = T(0);
-    }
-  }
-}
-
 // B rows [0, kc) x cols [0, nc) into NR-column micro-panels (last one zero-padded).
 template <class T>
 void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, T* dst) {
@@ -101,7 +82,8 @@ void apply_epilogue(T* c, int64_t ldc, int64_t rows, int64_t cols, int64_t col0,
 
 template <class T>
 struct Problem {
-  MatrixRef<const T> a, b;
+  const PackSourceA<T>& a;
+  MatrixRef<const T> b;
   MatrixRef<T> c;
   T alpha, beta;
   const GemmEpilogue<T>& epilogue;
@@ -143,7 +125,7 @@ void macro_kernel(const Problem<T>& pr, const T* ap, const T* bp, int64_t ic, in
 template <class T>
 void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1, T* ap, T* bp) {
   const GemmUkernel<T>& uk = pr.kernel;
-  const int64_t k = pr.a.cols;
+  const int64_t k = pr.a.cols();
   const int64_t kc_block = balanced_block(k, uk.kc);
   for (int64_t jc = n0; jc < n1; jc += uk.nc) {
     const int64_t nc = std::min(uk.nc, n1 - jc);
@@ -155,8 +137,7 @@ void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_
       const bool last_slice = pc + kc == k;
       for (int64_t ic = m0; ic < m1; ic += uk.mc) {
         const int64_t mc = std::min(uk.mc, m1 - ic);
-        pack_a(pr.a.data + ic * pr.a.row_stride + pc * pr.a.col_stride, pr.a.row_stride, pr.a.col_stride, mc, kc,
-               uk, pr.alpha, ap);
+        pr.a.pack(ic, pc, mc, kc, uk, pr.alpha, ap);
         macro_kernel(pr, ap, bp, ic, jc, mc, nc, kc, beta, last_slice);
       }
     }
@@ -198,10 +179,10 @@ void scale_and_finish(MatrixRef<T> c, T beta, const GemmEpilogue<T>& ep) {  // t
 }
 
 template <class T>
-void check_shapes(const MatrixRef<const T>& a, const MatrixRef<const T>& b, const MatrixRef<T>& c) {
-  if (a.cols != b.rows || c.rows != a.rows || c.cols != b.cols || a.rows < 0 || a.cols < 0 || b.cols < 0) {
-    throw std::invalid_argument("gemm: shapes do not match: A " + std::to_string(a.rows) + "x" +
-                                std::to_string(a.cols) + ", B " + std::to_string(b.rows) + "x" +
+void check_shapes(const PackSourceA<T>& a, const MatrixRef<const T>& b, const MatrixRef<T>& c) {
+  if (a.cols() != b.rows || c.rows != a.rows() || c.cols != b.cols || a.rows() < 0 || a.cols() < 0 || b.cols < 0) {
+    throw std::invalid_argument("gemm: shapes do not match: A " + std::to_string(a.rows()) + "x" +
+                                std::to_string(a.cols()) + ", B " + std::to_string(b.rows) + "x" +
                                 std::to_string(b.cols) + ", C " + std::to_string(c.rows) + "x" +
                                 std::to_string(c.cols));
   }
@@ -211,13 +192,41 @@ void check_shapes(const MatrixRef<const T>& a, const MatrixRef<const T>& b, cons
 }  // namespace
 
 template <class T>
+void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const GemmUkernel<T>& uk, T alpha,
+                       T* dst) const noexcept {
+  const int mr = uk.mr;
+  const T* block = a_.data + i0 * a_.row_stride + p0 * a_.col_stride;
+  for (int64_t i = 0; i < mc; i += mr, dst += mr * kc) {
+    const int rows = static_cast<int>(std::min<int64_t>(mr, mc - i));
+    const T* panel = block + i * a_.row_stride;
+    if (a_.col_stride == 1) {  // contiguous rows: the kernel's own (transposing) packer
+      const T* row_ptrs[kMaxKernelRows];
+      for (int r = 0; r < mr; ++r) row_ptrs[r] = r < rows ? panel + r * a_.row_stride : nullptr;
+      uk.pack_a_rows(kc, row_ptrs, alpha, dst);
+      continue;
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+      int r = 0;
+      for (; r < rows; ++r) dst[p * mr + r] = alpha * panel[r * a_.row_stride + p * a_.col_stride];
+      for (; r < mr; ++r) dst[p * mr + r] = T(0);
+    }
+  }
+}
+
+template <class T>
 void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
+  gemm_cpu(StridedA<T>(a), b, c, alpha, beta, epilogue, kernel, threads);
+}
+
+template <class T>
+void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
+              const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
   check_shapes(a, b, c);
-  if (kernel.mr * kernel.nr > kMaxTileElements) {
-    throw std::logic_error(std::string("gemm: kernel ") + kernel.name + " has a tile larger than the edge buffer");
+  if (kernel.mr * kernel.nr > kMaxTileElements || kernel.mr > kMaxKernelRows) {
+    throw std::logic_error(std::string("gemm: kernel ") + kernel.name + " has a tile larger than the driver allows");
   }
-  const int64_t m = a.rows, n = b.cols, k = a.cols;
+  const int64_t m = a.rows(), n = b.cols, k = a.cols();
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_and_finish(c, beta, epilogue);
 
@@ -271,6 +280,9 @@ void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T
   template void gemm<T>(MatrixRef<const T>, MatrixRef<const T>, MatrixRef<T>, T, T, const GemmEpilogue<T>&); \
   template void gemm_cpu<T>(MatrixRef<const T>, MatrixRef<const T>, MatrixRef<T>, T, T,                 \
                             const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
+  template void gemm_cpu<T>(const PackSourceA<T>&, MatrixRef<const T>, MatrixRef<T>, T, T,              \
+                            const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
+  template class StridedA<T>;                                                                           \
   template DeviceTable<GemmFn<T>>& gemm_table<T>();
 CONVKIT_INSTANTIATE_GEMM(float)
 CONVKIT_INSTANTIATE_GEMM(double)

@@ -34,10 +34,46 @@ template <class T>
 void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
           const GemmEpilogue<T>& epilogue = {});
 
+// The A operand as the CPU driver consumes it: an m x k matrix that packs itself, block by block, into
+// the microkernel's MR-row micro-panels. A strided matrix is one (StridedA); convolution's im2col is
+// another, which gathers input pixels straight into the panels (ops/conv.cc).
+template <class T>
+class PackSourceA {
+ public:
+  PackSourceA(std::int64_t rows, std::int64_t cols) : rows_(rows), cols_(cols) {}
+  virtual ~PackSourceA() = default;
+  std::int64_t rows() const { return rows_; }
+  std::int64_t cols() const { return cols_; }
+  // Rows [i0, i0 + mc) x cols [p0, p0 + kc), times alpha, as ceil(mc / MR) panels of kc * MR values
+  // (rows past mc are zeros). Called concurrently from several threads: must not modify the source.
+  virtual void pack(std::int64_t i0, std::int64_t p0, std::int64_t mc, std::int64_t kc, const GemmUkernel<T>& uk,
+                    T alpha, T* dst) const noexcept = 0;
+
+ private:
+  std::int64_t rows_, cols_;
+};
+
+template <class T>
+class StridedA final : public PackSourceA<T> {
+ public:
+  explicit StridedA(MatrixRef<const T> a) : PackSourceA<T>(a.rows, a.cols), a_(a) {}
+  void pack(std::int64_t i0, std::int64_t p0, std::int64_t mc, std::int64_t kc, const GemmUkernel<T>& uk, T alpha,
+            T* dst) const noexcept override;
+
+ private:
+  MatrixRef<const T> a_;
+};
+
 // The CPU implementation with an explicit microkernel and thread count (tests, benchmarks, other ops).
 template <class T>
 void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads);
+template <class T>
+void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
+              const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads);
+
+// The most rows a microkernel tile may have (the size of a packer's row-pointer array).
+constexpr int kMaxKernelRows = 16;
 
 template <class T>
 using GemmFn = void (*)(MatrixRef<const T>, MatrixRef<const T>, MatrixRef<T>, T, T, const GemmEpilogue<T>&);

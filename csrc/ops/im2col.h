@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "ops/conv.h"
+#include "ops/gemm.h"
 
 namespace convkit {
 
@@ -25,31 +26,91 @@ inline std::int64_t source_index(std::int64_t i, std::int64_t size, PaddingMode 
   return -1;
 }
 
+// Where output pixel p's kernel taps start: the element offset of its image in x divided by the
+// channels and the padded coordinate of tap 0 on each axis.
+struct PixelOrigin {
+  std::int64_t image_row;  // n * in[0]: the first depth row of the pixel's image
+  std::int64_t coord[3];
+
+  static PixelOrigin of(const ConvGeometry& g, std::int64_t p) {
+    PixelOrigin origin;
+    for (int a = 2; a >= 0; --a) {
+      origin.coord[a] = p % g.out[a] * g.stride[a] - g.pad_before[a];
+      p /= g.out[a];
+    }
+    origin.image_row = p * g.in[0];
+    return origin;
+  }
+
+  // Offset of the input pixel (channel 0) tap (kd, kh, kw) reads, or -1 where it reads a zero.
+  std::int64_t tap_offset(const ConvGeometry& g, std::int64_t kd, std::int64_t kh, std::int64_t kw) const {
+    const std::int64_t id = source_index(coord[0] + kd * g.dilation[0], g.in[0], g.mode);
+    const std::int64_t ih = source_index(coord[1] + kh * g.dilation[1], g.in[1], g.mode);
+    const std::int64_t iw = source_index(coord[2] + kw * g.dilation[2], g.in[2], g.mode);
+    if (id < 0 || ih < 0 || iw < 0) return -1;
+    return (((image_row + id) * g.in[1] + ih) * g.in[2] + iw) * g.in_channels;
+  }
+};
+
 // Calls visit(offset, column) for every kernel tap of output pixel p, in column-row order: offset is the
 // element offset of the tap's input pixel (channel 0) from x, or -1 where it reads a zero; column is the
 // index of the tap's first entry in the column row.
 template <class Visit>
 void for_each_tap(const ConvGeometry& g, std::int64_t p, Visit&& visit) {
-  std::int64_t rest = p;
-  const std::int64_t ow = rest % g.out[2]; rest /= g.out[2];
-  const std::int64_t oh = rest % g.out[1]; rest /= g.out[1];
-  const std::int64_t od = rest % g.out[0];
-  const std::int64_t n = rest / g.out[0];
-  const std::int64_t image = n * g.in[0];
+  const PixelOrigin origin = PixelOrigin::of(g, p);
   const std::int64_t cg = g.in_channels / g.groups;
   std::int64_t column = 0;
   for (std::int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-    const std::int64_t id = source_index(od * g.stride[0] - g.pad_before[0] + kd * g.dilation[0], g.in[0], g.mode);
     for (std::int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-      const std::int64_t ih = source_index(oh * g.stride[1] - g.pad_before[1] + kh * g.dilation[1], g.in[1], g.mode);
-      for (std::int64_t kw = 0; kw < g.kernel[2]; ++kw, column += cg) {
-        const std::int64_t iw = source_index(ow * g.stride[2] - g.pad_before[2] + kw * g.dilation[2], g.in[2], g.mode);
-        const bool zero = id < 0 || ih < 0 || iw < 0;
-        visit(zero ? -1 : (((image + id) * g.in[1] + ih) * g.in[2] + iw) * g.in_channels, column);
-      }
+      for (std::int64_t kw = 0; kw < g.kernel[2]; ++kw, column += cg) visit(origin.tap_offset(g, kd, kh, kw), column);
     }
   }
 }
+
+// Group `group`'s column matrix (P x prod(K) * Cg) as a GEMM A operand that is never materialised:
+// packing a panel of MR output pixels gathers the channels each pixel reads straight into the panel with
+// the kernel's packer. Without groups and dilation along W, the kW taps of one (kd, kh) row read one
+// contiguous run of kW * C values of x, so a panel whose pixels all lie clear of the W padding is packed
+// a whole tap row at a time: long runs keep the packer on its vector path even for 3 or 6 channels.
+template <class T>
+class Im2colA final : public PackSourceA<T> {
+ public:
+  Im2colA(const ConvGeometry& g, const T* x, std::int64_t group, std::int64_t pixels)
+      : PackSourceA<T>(pixels, g.kernel[0] * g.kernel[1] * g.kernel[2] * (g.in_channels / g.groups)),
+        g_(g), x_(x + group * (g.in_channels / g.groups)) {}
+
+  void pack(std::int64_t i0, std::int64_t p0, std::int64_t mc, std::int64_t kc, const GemmUkernel<T>& uk, T alpha,
+            T* dst) const noexcept override {
+    const int mr = uk.mr;
+    for (std::int64_t i = 0; i < mc; i += mr, dst += mr * kc) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(mr, mc - i));
+      PixelOrigin origins[kMaxKernelRows];
+      bool clear_of_w_padding = g_.groups == 1 && g_.dilation[2] == 1;
+      for (int r = 0; r < rows; ++r) {
+        origins[r] = PixelOrigin::of(g_, i0 + i + r);
+        const std::int64_t w0 = origins[r].coord[2];
+        clear_of_w_padding = clear_of_w_padding && w0 >= 0 && w0 + g_.kernel[2] <= g_.in[2];
+      }
+      const std::int64_t run = clear_of_w_padding ? g_.kernel[2] * g_.in_channels : g_.in_channels / g_.groups;
+      for (std::int64_t seg = p0 / run; seg * run < p0 + kc; ++seg) {  // a tap row, or a single tap
+        const std::int64_t tap = clear_of_w_padding ? seg * g_.kernel[2] : seg;
+        const std::int64_t kw = tap % g_.kernel[2], kh = tap / g_.kernel[2] % g_.kernel[1];
+        const std::int64_t kd = tap / (g_.kernel[2] * g_.kernel[1]);
+        const std::int64_t c0 = std::max(p0, seg * run) - seg * run, c1 = std::min(p0 + kc, (seg + 1) * run) - seg * run;
+        const T* row_ptrs[kMaxKernelRows];
+        for (int r = 0; r < mr; ++r) {
+          const std::int64_t offset = r < rows ? origins[r].tap_offset(g_, kd, kh, kw) : -1;
+          row_ptrs[r] = offset < 0 ? nullptr : x_ + offset + c0;
+        }
+        uk.pack_a_rows(c1 - c0, row_ptrs, alpha, dst + (seg * run + c0 - p0) * mr);
+      }
+    }
+  }
+
+ private:
+  ConvGeometry g_;
+  const T* x_;
+};
 
 // Rows [p0, p1) of group `group`'s column matrix into cols (row length prod(K) * Cg, contiguous).
 template <class T>

@@ -4,17 +4,16 @@
 namespace convkit {
 namespace {
 
-// Packs 6 row-major rows by 8x8 register transposes: 6 row loads (2 zero rows) become 8 columns of the
-// panel. Each column store writes 8 floats where the panel has 6, spilling 2 zeros into the next column's
-// slots, which the next store overwrites; so the vector loop stops while a later column is still to come.
-void pack_a_6rows_f32(std::int64_t kc, const float* a, std::int64_t lda, int rows, float alpha,
-                      float* dst) noexcept {
+// Packs 6 rows by 8x8 register transposes: 8 columns of 6 rows (plus 2 zero rows) become 8 panel
+// columns. A column store writes 8 floats where the panel has 6, spilling 2 into the next column's slots
+// before that column's own store overwrites them; the chunk's last column is stored as 4 + 2 instead.
+void pack_a_6rows_f32(std::int64_t kc, const float* const* rows, float alpha, float* dst) noexcept {
   const __m256 scale = _mm256_set1_ps(alpha);
   std::int64_t p = 0;
-  for (; p + 8 < kc; p += 8, dst += 48) {
+  for (; p + 8 <= kc; p += 8, dst += 48) {
     __m256 r[8];
     for (int i = 0; i < 8; ++i) {
-      r[i] = i < rows ? _mm256_mul_ps(scale, _mm256_loadu_ps(a + i * lda + p)) : _mm256_setzero_ps();
+      r[i] = i < 6 && rows[i] ? _mm256_mul_ps(scale, _mm256_loadu_ps(rows[i] + p)) : _mm256_setzero_ps();
     }
     // 8x8 transpose: interleave pairs, then quadruples, then 128-bit halves.
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -30,10 +29,12 @@ void pack_a_6rows_f32(std::int64_t kc, const float* a, std::int64_t lda, int row
         _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
         _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
         _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
-    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + 6 * j, column[j]);
+    for (int j = 0; j < 7; ++j) _mm256_storeu_ps(dst + 6 * j, column[j]);
+    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(column[7]));
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst + 46), _mm256_extractf128_ps(column[7], 1));
   }
   for (; p < kc; ++p, dst += 6) {
-    for (int i = 0; i < 6; ++i) dst[i] = i < rows ? alpha * a[i * lda + p] : 0.0f;
+    for (int i = 0; i < 6; ++i) dst[i] = rows[i] ? alpha * rows[i][p] : 0.0f;
   }
 }
 

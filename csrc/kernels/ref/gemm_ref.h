@@ -22,4 +22,12 @@ void gemm_ukernel_ref(std::int64_t kc, const T* a, const T* b, T* c, std::int64_
   }
 }
 
+template <class T, int MR>
+void pack_a_rows_ref(std::int64_t kc, const T* const* rows, T alpha, T* dst) noexcept {
+  for (int r = 0; r < MR; ++r) {
+    const T* row = rows[r];
+    for (std::int64_t p = 0; p < kc; ++p) dst[p * MR + r] = row ? alpha * row[p] : T(0);
+  }
+}
+
 }  // namespace convkit
