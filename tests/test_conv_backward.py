@@ -71,6 +71,27 @@ def test_conv_backward_by_finite_differences(name):
     )
 
 
+# Stride 1, zero padding and >= 16 channels per group: dx runs as a convolution with the flipped kernel.
+WIDE_FAMILIES = {
+    "same-3x3": ((2, 6, 5, 16), (3, 3, 16, 8), dict(padding="same")),
+    "even-kernel-asymmetric": ((1, 7, 6, 17), (2, 4, 17, 5), dict(padding=((1, 0), (3, 1)))),
+    "dilation-groups": ((2, 9, 8, 32), (3, 2, 16, 6), dict(dilation=(2, 3), padding=2, groups=2)),
+    "conv1d-valid": ((3, 11, 20), (4, 20, 7), {}),
+    "conv3d": ((1, 4, 5, 6, 16), (2, 3, 3, 16, 4), dict(padding=(0, 1, 1))),
+    "pad-beyond-kernel": ((1, 5, 5, 16), (2, 2, 16, 3), dict(padding=2)),
+}
+
+
+@pytest.mark.parametrize("name", WIDE_FAMILIES)
+def test_wide_conv_backward_matches_reference(name):
+    x_shape, w_shape, options = WIDE_FAMILIES[name]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    dy = rng.standard_normal(ops.conv(x, w, **options).shape)
+    for got, ref in zip(ops.conv_backward(dy, x, w, **options), conv_backward_reference(dy, x, w, **options)):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-11)
+
+
 TRANSPOSE_FAMILIES = {
     "plain": ((2, 4, 5, 3), (3, 3, 2, 3), {}),
     "stride-2-output-padding": ((2, 4, 3, 2), (3, 3, 3, 2), dict(stride=2, padding=1, output_padding=1)),

@@ -17,8 +17,10 @@
 #include "ops/conv.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
@@ -105,6 +107,46 @@ void sum_rows(const T* m, int64_t rows, int64_t cols, T* sum, int threads) {
   });
 }
 
+// With stride 1 and zero padding, dx is itself a convolution, as fast as the forward pass: of dy, padded
+// by (K - 1) * dilation - pad_before, with the kernel flipped along every spatial axis and its channel
+// axes swapped (dx[i] = sum over taps k of dy[i + pad_before - k * dilation] * w[k]^T). Its GEMM is
+// Cg columns wide, so under one microkernel tile width (16) the col2im scatter, whose GEMM is prod(K) * Cg
+// wide, wins; strided and index-mapped padding cases scatter through col2im too.
+std::optional<ConvGeometry> backward_data_as_conv(const ConvGeometry& g) {
+  constexpr int64_t kMinChannels = 16;
+  if (g.mode != PaddingMode::zeros || g.in_channels / g.groups < kMinChannels) return std::nullopt;
+  ConvGeometry flipped = g;
+  flipped.in_channels = g.out_channels;
+  flipped.out_channels = g.in_channels;
+  flipped.in = g.out;
+  flipped.out = g.in;
+  for (int a = 0; a < 3; ++a) {
+    flipped.pad_before[a] = (g.kernel[a] - 1) * g.dilation[a] - g.pad_before[a];
+    if (g.stride[a] != 1 || flipped.pad_before[a] < 0) return std::nullopt;
+  }
+  return flipped;
+}
+
+// w (K, Cg, F) -> (K, Fg, C): taps in reverse order, and per group the (Cg, Fg) block transposed.
+template <class T>
+std::vector<T> flip_kernel(const ConvGeometry& g, const T* w) {
+  const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  const int64_t cg = g.in_channels / g.groups, fg = g.out_channels / g.groups;
+  std::vector<T> flipped(static_cast<size_t>(checked_mul(taps * cg, g.out_channels, "conv kernel")));
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* src = w + t * cg * g.out_channels;
+    T* dst = flipped.data() + (taps - 1 - t) * fg * g.in_channels;
+    for (int64_t group = 0; group < g.groups; ++group) {
+      for (int64_t c = 0; c < cg; ++c) {
+        for (int64_t j = 0; j < fg; ++j) {
+          dst[j * g.in_channels + group * cg + c] = src[c * g.out_channels + group * fg + j];
+        }
+      }
+    }
+  }
+  return flipped;
+}
+
 }  // namespace
 
 void check_geometry(const ConvGeometry& g) {
@@ -170,6 +212,12 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
       gemm_cpu(pixel_rows(dy, g.out_channels, 0, s.pixels, group * s.fg, s.fg), group_weights(g, s, w, group).transposed(),
                pixel_rows(dx, g.in_channels, 0, s.pixels, group * s.cg, s.cg), T(1), T(0), {}, kernel, threads);
     }
+    return;
+  }
+
+  if (std::optional<ConvGeometry> flipped = backward_data_as_conv(g)) {
+    const std::vector<T> w_flipped = flip_kernel(g, w);
+    conv_forward(*flipped, dy, w_flipped.data(), static_cast<const T*>(nullptr), dx, Activation::none, T(0));
     return;
   }
 
