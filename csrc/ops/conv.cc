@@ -257,30 +257,37 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
     std::fill(dw, dw + s.row_len * g.out_channels, T(0));
     return;
   }
-  auto dw_group = [&](int64_t group) { return MatrixRef<T>{dw + group * s.fg, s.row_len, s.fg, g.out_channels, 1}; };
 
-  if (is_pointwise(g)) {  // dw_g = x[:, g]^T @ dy[:, g]
+  // dw_g^T = dy_g^T @ cols_g, summed tile by tile in order. Computing the transpose makes the column matrix
+  // the GEMM's B, whose row-major packing is plain copies, and the narrow dy the A it gathers.
+  std::vector<T> dw_transposed(static_cast<size_t>(s.row_len * g.out_channels));  // per group (Fg, R)
+  auto accumulate = [&](MatrixRef<const T> cols, int64_t p0, int64_t group) {
+    gemm_cpu(pixel_rows(dy, g.out_channels, p0, p0 + cols.rows, group * s.fg, s.fg).transposed(), cols,
+             MatrixRef<T>{dw_transposed.data() + group * s.fg * s.row_len, s.fg, s.row_len, s.row_len, 1}, T(1),
+             p0 == 0 ? T(0) : T(1), {}, kernel, threads);
+  };
+  if (is_pointwise(g)) {  // x is the column matrix
     for (int64_t group = 0; group < g.groups; ++group) {
-      gemm_cpu(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg).transposed(),
-               pixel_rows(dy, g.out_channels, 0, s.pixels, group * s.fg, s.fg), dw_group(group), T(1), T(0), {},
-               kernel, threads);
+      accumulate(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg), 0, group);
     }
-    return;
+  } else {  // column tiles, the threads splitting each tile's im2col rows, then its GEMM
+    T* cols = column_tiles<T>(s, 1);
+    for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {
+      const int64_t p1 = std::min(s.pixels, p0 + s.tile_rows);
+      for (int64_t group = 0; group < g.groups; ++group) {
+        run_parallel(threads, [&](int tid, int team) {
+          const int64_t share = ceil_div(p1 - p0, team);
+          const int64_t q0 = std::min(p1, p0 + tid * share), q1 = std::min(p1, q0 + share);
+          im2col_rows(g, x, group, q0, q1, cols + (q0 - p0) * s.row_len);
+        });
+        accumulate(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}, p0, group);
+      }
+    }
   }
-
-  // Tiles in order, each adding its cols^T @ dy to dw: the threads split im2col rows, then the GEMM.
-  T* cols = column_tiles<T>(s, 1);
-  for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {
-    const int64_t p1 = std::min(s.pixels, p0 + s.tile_rows);
-    for (int64_t group = 0; group < g.groups; ++group) {
-      run_parallel(threads, [&](int tid, int team) {
-        const int64_t share = ceil_div(p1 - p0, team);
-        const int64_t q0 = std::min(p1, p0 + tid * share), q1 = std::min(p1, q0 + share);
-        im2col_rows(g, x, group, q0, q1, cols + (q0 - p0) * s.row_len);
-      });
-      gemm_cpu(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}.transposed(),
-               pixel_rows(dy, g.out_channels, p0, p1, group * s.fg, s.fg), dw_group(group), T(1),
-               p0 == 0 ? T(0) : T(1), {}, kernel, threads);
+  for (int64_t group = 0; group < g.groups; ++group) {
+    const T* src = dw_transposed.data() + group * s.fg * s.row_len;
+    for (int64_t r = 0; r < s.row_len; ++r) {
+      for (int64_t j = 0; j < s.fg; ++j) dw[r * g.out_channels + group * s.fg + j] = src[j * s.row_len + r];
     }
   }
 }

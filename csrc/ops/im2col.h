@@ -52,17 +52,28 @@ struct PixelOrigin {
   }
 };
 
-// Calls visit(offset, column) for every kernel tap of output pixel p, in column-row order: offset is the
-// element offset of the tap's input pixel (channel 0) from x, or -1 where it reads a zero; column is the
-// index of the tap's first entry in the column row.
+// Whether the kW taps of every (kd, kh) row of `origin` read one contiguous run of kW * C values of x:
+// no groups (a pixel's channels are all the group's), no dilation along W, and no W padding in the way.
+inline bool taps_contiguous_along_w(const ConvGeometry& g, const PixelOrigin& origin) {
+  return g.groups == 1 && g.dilation[2] == 1 && origin.coord[2] >= 0 && origin.coord[2] + g.kernel[2] <= g.in[2];
+}
+
+// Calls visit(offset, column, length) for the runs of output pixel p's column-matrix row, in order: the
+// run's `length` values start at element `offset` of x (relative to the group's first channel; -1 for a
+// run of zeros) and at `column` of the row. A run is one tap's Cg channels, or a whole (kd, kh) row of
+// taps where taps_contiguous_along_w.
 template <class Visit>
-void for_each_tap(const ConvGeometry& g, std::int64_t p, Visit&& visit) {
+void for_each_run(const ConvGeometry& g, std::int64_t p, Visit&& visit) {
   const PixelOrigin origin = PixelOrigin::of(g, p);
   const std::int64_t cg = g.in_channels / g.groups;
+  const bool whole_rows = taps_contiguous_along_w(g, origin);
+  const std::int64_t taps_per_run = whole_rows ? g.kernel[2] : 1;
   std::int64_t column = 0;
   for (std::int64_t kd = 0; kd < g.kernel[0]; ++kd) {
     for (std::int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-      for (std::int64_t kw = 0; kw < g.kernel[2]; ++kw, column += cg) visit(origin.tap_offset(g, kd, kh, kw), column);
+      for (std::int64_t kw = 0; kw < g.kernel[2]; kw += taps_per_run, column += taps_per_run * cg) {
+        visit(origin.tap_offset(g, kd, kh, kw), column, taps_per_run * cg);
+      }
     }
   }
 }
@@ -85,11 +96,10 @@ class Im2colA final : public PackSourceA<T> {
     for (std::int64_t i = 0; i < mc; i += mr, dst += mr * kc) {
       const int rows = static_cast<int>(std::min<std::int64_t>(mr, mc - i));
       PixelOrigin origins[kMaxKernelRows];
-      bool clear_of_w_padding = g_.groups == 1 && g_.dilation[2] == 1;
+      bool clear_of_w_padding = true;
       for (int r = 0; r < rows; ++r) {
         origins[r] = PixelOrigin::of(g_, i0 + i + r);
-        const std::int64_t w0 = origins[r].coord[2];
-        clear_of_w_padding = clear_of_w_padding && w0 >= 0 && w0 + g_.kernel[2] <= g_.in[2];
+        clear_of_w_padding = clear_of_w_padding && taps_contiguous_along_w(g_, origins[r]);
       }
       const std::int64_t run = clear_of_w_padding ? g_.kernel[2] * g_.in_channels : g_.in_channels / g_.groups;
       for (std::int64_t seg = p0 / run; seg * run < p0 + kc; ++seg) {  // a tap row, or a single tap
@@ -120,11 +130,11 @@ void im2col_rows(const ConvGeometry& g, const T* x, std::int64_t group, std::int
   const T* xg = x + group * cg;
   for (std::int64_t p = p0; p < p1; ++p) {
     T* row = cols + (p - p0) * row_len;
-    for_each_tap(g, p, [&](std::int64_t offset, std::int64_t column) {
+    for_each_run(g, p, [&](std::int64_t offset, std::int64_t column, std::int64_t length) {
       if (offset < 0) {
-        std::fill(row + column, row + column + cg, T(0));
+        std::fill(row + column, row + column + length, T(0));
       } else {
-        std::copy(xg + offset, xg + offset + cg, row + column);
+        std::copy(xg + offset, xg + offset + length, row + column);
       }
     });
   }
@@ -139,11 +149,11 @@ void col2im_rows(const ConvGeometry& g, const T* cols, std::int64_t group, std::
   T* dxg = dx + group * cg;
   for (std::int64_t p = p0; p < p1; ++p) {
     const T* row = cols + (p - p0) * row_len;
-    for_each_tap(g, p, [&](std::int64_t offset, std::int64_t column) {
+    for_each_run(g, p, [&](std::int64_t offset, std::int64_t column, std::int64_t length) {
       if (offset < 0) return;
       T* dst = dxg + offset;
       const T* src = row + column;
-      for (std::int64_t c = 0; c < cg; ++c) dst[c] += src[c];
+      for (std::int64_t c = 0; c < length; ++c) dst[c] += src[c];
     });
   }
 }
