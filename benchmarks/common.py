@@ -64,15 +64,29 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def print_table(rows: Sequence[dict], columns: Sequence[str], as_json: bool, header: dict) -> None:
+def print_table(
+    rows: Sequence[dict], columns: Sequence[str], as_json: bool, header: dict, summary: Sequence[dict] = ()
+) -> None:
+    """Markdown table (None reads "n/a"), or JSON {"machine", "rows"[, "summary"]}.
+
+    summary: rows such as geomeans, printed under the table (a column they lack stays blank).
+    """
     if as_json:
-        print(json.dumps({"machine": header, "rows": list(rows)}, indent=2))
+        report = {"machine": header, "rows": list(rows)}
+        if summary:
+            report["summary"] = list(summary)
+        print(json.dumps(report, indent=2))
         return
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" for _ in columns) + "|")
-    for row in rows:
-        cells = [f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        print("| " + " | ".join(cells) + " |")
+    for row in [*rows, *summary]:
+        print("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def geomean(values: Sequence[float]) -> float:

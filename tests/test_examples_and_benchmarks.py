@@ -1,8 +1,11 @@
 """The examples and benchmark scripts run (tiny settings), so they cannot rot unnoticed."""
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +26,23 @@ def test_gemm_benchmark_quick_json():
     assert report["machine"]["threads"] == 2
     assert [row["shape"] for row in report["rows"]] == ["square 64", "LeNet-like"]
     assert all(row["convkit GFLOP/s"] > 0 and row["ratio"] > 0 for row in report["rows"])
+
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+CONV_LAYERS = ["conv3x3", "conv1x1", "stem7x7s2", "conv3x3-256", "depthwise3x3", "dilated3x3", "lenet5x5", "conv3d",
+               "conv1d", "conv3x3s2"]
+
+
+@pytest.mark.parametrize("peer", [
+    "auto",
+    pytest.param("numpy", marks=pytest.mark.skipif(not HAS_TORCH, reason="without PyTorch, auto runs the NumPy peer")),
+])
+def test_conv_benchmark_quick_json(peer):
+    """Every layer is checked against the peer and timed, forward and forward+backward."""
+    args = ("--quick", "--json", "--repeats", "1", "--peer", peer)
+    report = json.loads(run(str(ROOT / "benchmarks" / "bench_conv.py"), *args).stdout)
+    assert report["machine"]["threads"] == 2 and report["machine"]["backward"]
+    assert report["machine"]["peer"].split()[0] == ("torch" if peer == "auto" and HAS_TORCH else "numpy")
+    assert [row["layer"] for row in report["rows"]] == CONV_LAYERS
+    timed = ["convkit fwd GF/s", "peer fwd GF/s", "fwd ratio", "convkit f+b GF/s", "peer f+b GF/s", "f+b ratio"]
+    assert all(row[key] > 0 for row in report["rows"] + report["summary"][:1] for key in timed)
