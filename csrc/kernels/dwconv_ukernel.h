@@ -1,0 +1,62 @@
+// The depthwise-convolution microkernel contract (channels-last, channel multiplier m: output channel
+// c*m + q reads input channel c only).
+//
+// One call covers a run of `pixels` destination pixels and `channels` input channels (every pointer is
+// already at the run's first pixel and first channel; output channels are c*m + q, c < channels). A tap
+// is one kernel offset; for each tap t the driver passes the source pointer of pixel 0, and pixel j reads
+// it at + j * src_stride. Each tap's weight row holds the run's m * channels weights:
+//
+//   forward           y[j, c*m+q]  = act(bias[c*m+q] + sum_t x_t[j, c] * w_t[c*m+q])
+//   backward data     dx[j, c]     = sum_t sum_q dy_t[j, c*m+q] * w_t[c*m+q]
+//   backward weights  dw_t[c*m+q] += sum_j x_t[j, c] * dy[j, c*m+q]       db[c*m+q] += sum_j dy[j, c*m+q]
+//
+// (backward data is the forward gather with the roles swapped: dy is its source, dx its destination; for
+// m == 1 the two are the same sum.) Destination pixel j lives at dst + j * dst_stride; in backward
+// weights dy is that destination side. Zero taps is allowed: y = act(bias), dx = 0.
+//
+// Every sum runs over t (then q) in the order given (whether the bias joins first or last is the
+// kernel's choice), and backward weights sums one call's pixels in order before adding them to dw_t, so
+// a value depends on the taps and runs the driver passes, never on how it splits channels between calls. No allocation, no threads, no shape logic: the driver
+// (ops/depthwise.cc) maps padding, lists the taps and splits the work.
+#pragma once
+#include <cstdint>
+
+#include "core/activation.h"
+#include "core/cpu_features.h"
+
+namespace convkit {
+
+// Where one call's pixels and channels lie: strides are in elements, between consecutive pixels.
+struct DwconvRun {
+  std::int64_t pixels, channels, multiplier;
+  std::int64_t src_stride, dst_stride;
+};
+
+template <class T>
+using DwconvForwardFn = void (*)(const DwconvRun& run, std::int64_t taps, const T* const* x, const T* const* w,
+                                 const T* bias, Activation activation, T negative_slope, T* y) noexcept;
+template <class T>
+using DwconvBackwardDataFn = void (*)(const DwconvRun& run, std::int64_t taps, const T* const* dy, const T* const* w,
+                                      T* dx) noexcept;
+template <class T>
+using DwconvBackwardWeightsFn = void (*)(const DwconvRun& run, std::int64_t taps, const T* const* x, const T* dy,
+                                         T* const* dw, T* db) noexcept;
+
+template <class T>
+struct DwconvUkernel {
+  const char* name;  // dtype-family-tile-isa; tile = pixels x channels of one register block
+  Isa isa;
+  DwconvForwardFn<T> forward;
+  DwconvBackwardDataFn<T> backward_data;
+  DwconvBackwardWeightsFn<T> backward_weights;  // db may be null
+};
+
+// The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).
+extern const DwconvUkernel<float> f32_dwconv_1x1_ref;
+extern const DwconvUkernel<double> f64_dwconv_1x1_ref;
+#if CONVKIT_HAVE_AVX2
+extern const DwconvUkernel<float> f32_dwconv_4x16_avx2;
+extern const DwconvUkernel<double> f64_dwconv_4x8_avx2;
+#endif
+
+}  // namespace convkit

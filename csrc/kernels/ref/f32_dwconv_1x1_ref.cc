@@ -1,0 +1,6 @@
+#include "kernels/dwconv_ukernel.h"
+#include "kernels/ref/dwconv_ref.h"
+
+namespace convkit {
+const DwconvUkernel<float> f32_dwconv_1x1_ref = dwconv_ref_kernel<float>("f32-dwconv-1x1-ref");
+}  // namespace convkit
