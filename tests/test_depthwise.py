@@ -112,6 +112,25 @@ def test_rows_longer_than_one_kernel_call(kernel, stride):
 
 
 @pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("kernel_size,stride", [((7, 7), 1), ((1, 7), 1), ((5, 7), 2), ((3, 9), 2)])
+def test_wide_kernels(kernel, kernel_size, stride):
+    # 7 columns take the 7-wide sliding paths; 9 columns at stride 2 leave 4 or 5 per input in backward data.
+    dtype = DTYPES[kernel.dtype]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 12, 27, 11)).astype(dtype)
+    w = rng.standard_normal((*kernel_size, 1, 11)).astype(dtype)
+    options = dict(padding="same", stride=stride, groups=11, padding_mode="replicate")
+    with convkit.use_kernel(kernel.name):
+        y = ops.conv2d(x, w, **options)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        gradients = ops.conv_backward(dy, x, w, **options)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(y, conv_reference(x, w, **options), rtol=0, atol=tolerance)
+    for got, expected in zip(gradients, conv_backward_reference(dy, x, w, **options)):
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 def test_fused_bias_and_activation(kernel, activation):
     dtype = DTYPES[kernel.dtype]

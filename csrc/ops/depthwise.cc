@@ -68,13 +68,10 @@ struct DepthwisePlan {
   AxisTaps depth, height, width;
   std::vector<AxisRun> runs;
   std::array<int64_t, 3> kernel;
-  int64_t max_taps;  // the most taps of any destination pixel
 
   static DepthwisePlan make(const ConvGeometry& g, AxisTaps (*axis_taps)(const ConvGeometry&, int), int64_t step) {
-    DepthwisePlan p{axis_taps(g, 0), axis_taps(g, 1), axis_taps(g, 2), {}, g.kernel, 0};
+    DepthwisePlan p{axis_taps(g, 0), axis_taps(g, 1), axis_taps(g, 2), {}, g.kernel};
     p.runs = find_runs(p.width, step);
-    p.max_taps = checked_mul(checked_mul(p.depth.max_count(), p.height.max_count(), "depthwise taps"),
-                             p.width.max_count(), "depthwise taps");
     return p;
   }
   static DepthwisePlan forward(const ConvGeometry& g) { return make(g, &AxisTaps::forward, 1); }
@@ -83,61 +80,73 @@ struct DepthwisePlan {
   }
 };
 
-// One thread's list of the taps of one microkernel call: a source pointer and a weight-row pointer per
-// tap. Weight is const T (w) or T (dw, which backward weights accumulates into).
+// One thread's taps of one microkernel call, as kernels/dwconv_ukernel.h lays them out: rows from the
+// D and H taps of the destination row, columns from the W taps of the run's first pixel. Weight is
+// const T (w) or T (dw, which backward weights accumulates into).
 template <class T, class Weight>
-class TapList {
+class TapTable {
  public:
-  explicit TapList(int64_t capacity) : sources_(capacity), weights_(capacity) {}
+  explicit TapTable(const DepthwisePlan& plan)
+      : row_src_(checked_mul(plan.depth.max_count(), plan.height.max_count(), "depthwise taps")),
+        row_w_(row_src_.size()),
+        column_src_(plan.width.max_count()),
+        column_w_(column_src_.size()) {}
 
-  // Lists the taps of run `run` of destination row (n, d, h), in the order the kernel sums them: the
-  // sources of the run's first pixel, in `src` laid out as `from`, and the rows of `weights` (ldw values
-  // per kernel offset). Returns the number of taps.
-  int64_t list(const DepthwisePlan& plan, const std::array<int64_t, 3>& ndh, const AxisRun& run, const T* src,
-               const PixelLayout& from, Weight* weights, int64_t ldw) {
+  // The rows of destination row (n, d, h): source rows in `src`, laid out as `from`, and the rows of
+  // `weights` (ldw values per kernel offset) for kernel column 0.
+  void set_rows(const DepthwisePlan& plan, const std::array<int64_t, 3>& ndh, const T* src, const PixelLayout& from,
+                Weight* weights, int64_t ldw) {
     const auto [n, d, h] = ndh;
-    int64_t count = 0;
+    rows_ = 0;
     for (const AxisTap* td = plan.depth.begin(d); td != plan.depth.end(d); ++td) {
-      for (const AxisTap* th = plan.height.begin(h); th != plan.height.end(h); ++th) {
-        const T* row = src + from.row_of(n, td->source, th->source) * from.row_elements();
-        const int64_t kernel_row = (td->kernel * plan.kernel[1] + th->kernel) * plan.kernel[2];
-        for (const AxisTap* tw = plan.width.begin(run.first); tw != plan.width.end(run.first); ++tw, ++count) {
-          sources_[count] = row + tw->source * from.channels;
-          weights_[count] = weights + (kernel_row + tw->kernel) * ldw;
-        }
+      for (const AxisTap* th = plan.height.begin(h); th != plan.height.end(h); ++th, ++rows_) {
+        row_src_[rows_] = src + from.row_of(n, td->source, th->source) * from.row_elements();
+        row_w_[rows_] = weights + (td->kernel * plan.kernel[1] + th->kernel) * plan.kernel[2] * ldw;
       }
     }
-    return count;
   }
 
-  void advance_sources(int64_t count, int64_t elements) {
-    for (int64_t t = 0; t < count; ++t) sources_[t] += elements;
+  // The columns of run `run`: source pixels `channels` elements apart, weight rows ldw apart.
+  void set_columns(const DepthwisePlan& plan, const AxisRun& run, int64_t channels, int64_t ldw) {
+    columns_ = 0;
+    for (const AxisTap* tw = plan.width.begin(run.first); tw != plan.width.end(run.first); ++tw, ++columns_) {
+      column_src_[columns_] = tw->source * channels;
+      column_w_[columns_] = tw->kernel * ldw;
+    }
   }
 
-  const T* const* sources() const { return sources_.data(); }
-  Weight* const* weights() const { return weights_.data(); }
+  void advance_sources(int64_t elements) {
+    for (int64_t r = 0; r < rows_; ++r) row_src_[r] += elements;
+  }
+
+  DwconvTaps<T, Weight> taps() const {
+    return {rows_, columns_, row_src_.data(), row_w_.data(), column_src_.data(), column_w_.data()};
+  }
 
  private:
-  std::vector<const T*> sources_;
-  std::vector<Weight*> weights_;
+  int64_t rows_ = 0, columns_ = 0;
+  std::vector<const T*> row_src_;
+  std::vector<Weight*> row_w_;
+  std::vector<int64_t> column_src_, column_w_;
 };
 
 // The gather passes (forward, backward data): threads split the destination rows; for every run of every
-// row, call(run, taps, tap list, destination of the run's first pixel).
+// row, call(run, taps, destination of the run's first pixel).
 template <class T, class Call>
 void gather_rows(const DepthwisePlan& plan, const T* src, const PixelLayout& from, const T* w, int64_t ldw, T* dst,
                  const PixelLayout& to, Call&& call) {
   const int64_t rows = to.rows();
   if (rows == 0) return;
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), rows));
-  std::vector<TapList<T, const T>> lists(threads, TapList<T, const T>(plan.max_taps));
+  std::vector<TapTable<T, const T>> tables(threads, TapTable<T, const T>(plan));
   run_parallel(threads, [&](int tid, int team) {
-    TapList<T, const T>& taps = lists[tid];
+    TapTable<T, const T>& table = tables[tid];
     for (int64_t row = share_begin(rows, tid, team); row < share_begin(rows, tid + 1, team); ++row) {
-      T* dst_row = dst + row * to.row_elements();
+      table.set_rows(plan, to.coordinates(row), src, from, w, ldw);
+      T* const dst_row = dst + row * to.row_elements();
       for (const AxisRun& run : plan.runs) {
-        const int64_t count = taps.list(plan, to.coordinates(row), run, src, from, w, ldw);
-        call(run, count, taps, dst_row + run.first * to.channels);
+        table.set_columns(plan, run, from.channels, ldw);
+        call(run, table.taps(), dst_row + run.first * to.channels);
       }
     }
   });
@@ -153,9 +162,9 @@ void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* b
   const DwconvUkernel<T>& ukernel = selected_dwconv_ukernel<T>();
   const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
   gather_rows(DepthwisePlan::forward(g), x, {g.batch, g.in, c}, w, f, y, {g.batch, g.out, f},
-              [&](const AxisRun& run, int64_t count, const TapList<T, const T>& taps, T* dst) {
-                ukernel.forward({run.count, c, m, run.source_step * c, run.step * f}, count, taps.sources(),
-                                taps.weights(), bias, activation, negative_slope, dst);
+              [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
+                ukernel.forward({run.count, c, m, run.source_step * c, run.step * f}, taps, bias, activation,
+                                negative_slope, dst);
               });
 }
 
@@ -164,9 +173,8 @@ void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* 
   const DwconvUkernel<T>& ukernel = selected_dwconv_ukernel<T>();
   const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
   gather_rows(DepthwisePlan::backward_data(g), dy, {g.batch, g.out, f}, w, f, dx, {g.batch, g.in, c},
-              [&](const AxisRun& run, int64_t count, const TapList<T, const T>& taps, T* dst) {
-                ukernel.backward_data({run.count, c, m, run.source_step * f, run.step * c}, count, taps.sources(),
-                                      taps.weights(), dst);
+              [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
+                ukernel.backward_data({run.count, c, m, run.source_step * f, run.step * c}, taps, dst);
               });
 }
 
@@ -184,7 +192,7 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   // Threads own disjoint columns [c0 * m, c1 * m) of these (kernel_taps, F) and (F,) sums.
   std::vector<T> partial(kernel_taps * f, T(0)), partial_db(f, T(0));
   std::vector<double> total(kernel_taps * f, 0.0), total_db(f, 0.0);
-  std::vector<TapList<T, T>> lists(threads, TapList<T, T>(plan.max_taps));
+  std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     const int64_t c0 = std::min(c, share_begin(blocks, tid, team) * kWeightChannelBlock);
     const int64_t c1 = std::min(c, share_begin(blocks, tid + 1, team) * kWeightChannelBlock);
@@ -203,16 +211,17 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
       }
     };
 
-    TapList<T, T>& taps = lists[tid];
+    TapTable<T, T>& table = tables[tid];
     for (int64_t row = 0; row < rows; ++row) {
       const T* dy_row = dy + row * to.row_elements() + f0;
       for (const AxisRun& run : plan.runs) {
-        const int64_t count = taps.list(plan, to.coordinates(row), run, x + c0, from, partial.data() + f0, f);
+        table.set_rows(plan, to.coordinates(row), x + c0, from, partial.data() + f0, f);
+        table.set_columns(plan, run, c, f);
         for (int64_t j = 0; j < run.count; j += kMaxWeightRunPixels) {
           const int64_t pixels = std::min(kMaxWeightRunPixels, run.count - j);
-          ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, count, taps.sources(),
-                                   dy_row + (run.first + j * run.step) * f, taps.weights(), partial_db_share);
-          taps.advance_sources(count, pixels * run.source_step * c);
+          ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
+                                   dy_row + (run.first + j * run.step) * f, partial_db_share);
+          table.advance_sources(pixels * run.source_step * c);
         }
       }
       if ((row + 1) % kRowsPerPartialSum == 0 || row + 1 == rows) add_partial_sums_to_total();
