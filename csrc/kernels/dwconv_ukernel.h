@@ -20,8 +20,9 @@
 // dw. Zero taps is allowed: y = act(bias), dx = 0.
 //
 // Every sum runs over the taps in that order (whether the bias joins first or last is the kernel's
-// choice), and backward weights sums one call's pixels in order before adding them to dw_t, so a value
-// depends on the taps and runs the driver passes, never on how it splits channels between calls. No
+// choice), and backward weights adds a call's pixels to dw_t in pixel order (in blocks of the kernel's
+// choosing, each summed first), so a value depends on the taps and runs the driver passes, never on how
+// it splits channels between calls. No
 // allocation, no threads, no shape logic: the driver (ops/depthwise.cc) maps padding, lists the taps
 // and splits the work.
 #pragma once

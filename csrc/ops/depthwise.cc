@@ -19,10 +19,10 @@
 // contiguous shares, one per thread; each value is computed by one call whose taps depend only on the
 // geometry, so the results are the same bit for bit for any thread count, without races. Backward
 // weights splits the channels in fixed blocks instead: a thread owns its channels' dw and db and sums
-// their products over every pixel in a fixed order: a run's pixels in registers (at most
-// kMaxWeightRunPixels), runs into float partial sums for kRowsPerPartialSum rows, partial sums into a
-// double total. The rounding error then grows with those block lengths, not with N * prod(O), and no
-// ordering depends on the thread count.
+// their products over every pixel in a fixed order: a few pixels in registers (the kernel's tile), tiles
+// into float partial sums for about kPixelsPerPartialSum pixels, partial sums into a double total. The
+// rounding error then grows with those block lengths, not with N * prod(O), and no ordering depends on
+// the thread count.
 #include "ops/depthwise.h"
 
 #include <algorithm>
@@ -41,8 +41,7 @@ namespace {
 using std::int64_t;
 
 constexpr int64_t kWeightChannelBlock = 16;   // input channels a thread takes at a time in backward weights
-constexpr int64_t kMaxWeightRunPixels = 256;  // pixels one backward-weights call sums in registers
-constexpr int64_t kRowsPerPartialSum = 16;    // rows summed in float before joining the double total
+constexpr int64_t kPixelsPerPartialSum = 256;  // pixels summed in float before joining the double total
 
 // A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
 struct PixelLayout {
@@ -212,20 +211,26 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
     };
 
     TapTable<T, T>& table = tables[tid];
+    int64_t pending = 0;  // pixels in the partial sums
     for (int64_t row = 0; row < rows; ++row) {
       const T* dy_row = dy + row * to.row_elements() + f0;
       for (const AxisRun& run : plan.runs) {
         table.set_rows(plan, to.coordinates(row), x + c0, from, partial.data() + f0, f);
         table.set_columns(plan, run, c, f);
-        for (int64_t j = 0; j < run.count; j += kMaxWeightRunPixels) {
-          const int64_t pixels = std::min(kMaxWeightRunPixels, run.count - j);
+        for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
+          const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
           ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
                                    dy_row + (run.first + j * run.step) * f, partial_db_share);
           table.advance_sources(pixels * run.source_step * c);
+          pending += pixels;
+          if (pending >= kPixelsPerPartialSum) {
+            add_partial_sums_to_total();
+            pending = 0;
+          }
         }
       }
-      if ((row + 1) % kRowsPerPartialSum == 0 || row + 1 == rows) add_partial_sums_to_total();
     }
+    add_partial_sums_to_total();
 
     for (int64_t tap = 0; tap < kernel_taps; ++tap) {
       for (int64_t k = tap * f + f0; k < tap * f + f1; ++k) dw[k] = static_cast<T>(total[k]);

@@ -223,6 +223,12 @@ void dwconv_backward_data(const DwconvRun& run, const DwconvTaps<typename S::T, 
 }
 
 // ---- backward weights: dw_t[c] += sum_j x_t[j, c] * dy[j, c], db[c] += sum_j dy[j, c] ----------------
+//
+// Pixel tiles outermost, as in the gather: a tile's sources and dy are read in address order, and
+// every line is used up (all its channels) while it is in L1. Within a tile, each tap's sum over the
+// tile's pixels stays in registers and is then added to dw_t.
+
+constexpr std::int64_t kWeightTilePixels = 8;
 
 template <class S>
 struct WeightArgs {
@@ -232,40 +238,46 @@ struct WeightArgs {
   typename S::T* db;  // may be null
 };
 
-// Adds sum_j dy[j, c] to db when kBias, for the pass that already loads dy.
-template <class S, bool kBias, bool kMasked>
-struct BiasSum {
-  typename S::V sum = S::zero();
-  void add(typename S::V dy) {
-    if constexpr (kBias) sum = S::add(sum, dy);
+// The bias gradient of V vectors, summed by the pass that already loads dy when kBias.
+template <class S, int V, bool kBias, bool kMasked>
+struct BiasSums {
+  typename S::V sum[V];
+  BiasSums() {
+    for (int v = 0; v < V; ++v) sum[v] = S::zero();
+  }
+  void add(int v, typename S::V dy) {
+    if constexpr (kBias) sum[v] = S::add(sum[v], dy);
   }
   void store(typename S::T* db, std::int64_t c, Lanes<S, kMasked> lanes) const {
-    if constexpr (kBias) lanes.store(db + c, S::add(lanes.load(db + c), sum));
+    if constexpr (kBias) {
+      for (int v = 0; v < V; ++v) lanes.store(db + c + v * S::lanes, S::add(lanes.load(db + c + v * S::lanes), sum[v]));
+    }
   }
 };
 
-// General: flat taps [t0, t0 + G) (t = r * columns + k) of one channel vector, G accumulators.
+// General: the flat taps [t0, t0 + G) (t = r * columns + k) of one vector over pixels [j0, j0 + count).
 template <class S, int G, bool kBias, bool kMasked>
-inline void weight_taps(const WeightArgs<S>& a, std::int64_t t0, std::int64_t c, Lanes<S, kMasked> lanes) {
+inline void weight_taps(const WeightArgs<S>& a, std::int64_t j0, std::int64_t count, std::int64_t t0, std::int64_t c,
+                        Lanes<S, kMasked> lanes) {
   using T = typename S::T;
   using Vec = typename S::V;
   const auto& taps = a.taps;
+  const std::int64_t ss = a.run.src_stride, ds = a.run.dst_stride;
   const T* x[G > 0 ? G : 1];
   T* dw[G > 0 ? G : 1];
   Vec acc[G > 0 ? G : 1];
   for (int g = 0; g < G; ++g) {
     const std::int64_t r = (t0 + g) / taps.columns, k = (t0 + g) % taps.columns;
-    x[g] = taps.row_src[r] + taps.column_src[k] + c;
+    x[g] = taps.row_src[r] + taps.column_src[k] + j0 * ss + c;
     dw[g] = taps.row_w[r] + taps.column_w[k] + c;
     acc[g] = S::zero();
   }
-  BiasSum<S, kBias, kMasked> bias;
-  const T* dy = a.dy + c;
-  for (std::int64_t j = 0; j < a.run.pixels; ++j) {
-    const Vec d = lanes.load(dy + j * a.run.dst_stride);
-    const std::int64_t at = j * a.run.src_stride;
-    for (int g = 0; g < G; ++g) acc[g] = S::fmadd(lanes.load(x[g] + at), d, acc[g]);
-    bias.add(d);
+  BiasSums<S, 1, kBias, kMasked> bias;
+  const T* const dy = a.dy + j0 * ds + c;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const Vec d = lanes.load(dy + j * ds);
+    for (int g = 0; g < G; ++g) acc[g] = S::fmadd(lanes.load(x[g] + j * ss), d, acc[g]);
+    bias.add(0, d);
   }
   for (int g = 0; g < G; ++g) lanes.store(dw[g], S::add(lanes.load(dw[g]), acc[g]));
   bias.store(a.db, c, lanes);
@@ -275,61 +287,73 @@ constexpr int kWeightTapsPerPass = 9;  // 9 accumulators + the bias's + dy + x: 
 
 // weight_taps with G = count (0..kWeightTapsPerPass) chosen at run time.
 template <class S, bool kBias, bool kMasked, int G = kWeightTapsPerPass>
-inline void weight_taps_of_count(std::int64_t count, const WeightArgs<S>& a, std::int64_t t0, std::int64_t c,
-                                 Lanes<S, kMasked> lanes) {
+inline void weight_taps_of_count(std::int64_t taps, const WeightArgs<S>& a, std::int64_t j0, std::int64_t count,
+                                 std::int64_t t0, std::int64_t c, Lanes<S, kMasked> lanes) {
   if constexpr (G > 0) {
-    if (count < G) return weight_taps_of_count<S, kBias, kMasked, G - 1>(count, a, t0, c, lanes);
+    if (taps < G) return weight_taps_of_count<S, kBias, kMasked, G - 1>(taps, a, j0, count, t0, c, lanes);
   }
-  weight_taps<S, G, kBias, kMasked>(a, t0, c, lanes);
+  weight_taps<S, G, kBias, kMasked>(a, j0, count, t0, c, lanes);
 }
 
 template <class S>
 struct GeneralWeights {
   template <int V, bool kMasked>
   struct Block {
-    static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a) {
+    static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a, std::int64_t j0,
+                    std::int64_t count) {
       static_assert(V == 1, "one vector at a time");
       const std::int64_t taps = a.taps.rows * a.taps.columns;
       // The first pass also sums the bias gradient (alone, when there are no taps).
       const std::int64_t first = std::min<std::int64_t>(taps, kWeightTapsPerPass);
-      if (a.db) weight_taps_of_count<S, true>(first, a, 0, c, lanes);
-      else weight_taps_of_count<S, false>(first, a, 0, c, lanes);
+      if (a.db) weight_taps_of_count<S, true>(first, a, j0, count, 0, c, lanes);
+      else weight_taps_of_count<S, false>(first, a, j0, count, 0, c, lanes);
       for (std::int64_t t0 = first; t0 < taps; t0 += kWeightTapsPerPass) {
-        weight_taps_of_count<S, false>(std::min<std::int64_t>(taps - t0, kWeightTapsPerPass), a, t0, c, lanes);
+        const std::int64_t pass = std::min<std::int64_t>(taps - t0, kWeightTapsPerPass);
+        weight_taps_of_count<S, false>(pass, a, j0, count, t0, c, lanes);
       }
     }
   };
 };
 
-// Sliding: one row's K consecutive columns of one channel vector. window[k] holds the source of pixel
-// j + k, so each pixel loads one new source vector and one dy vector for K FMAs.
-template <class S, int K, bool kBias, bool kMasked>
-inline void weight_row_sliding(const WeightArgs<S>& a, std::int64_t r, std::int64_t c, Lanes<S, kMasked> lanes) {
+// Sliding: one row's K consecutive columns for V vectors over pixels [j0, j0 + count). window[k] holds
+// the sources of pixel j + k, so each pixel loads one new source and one dy per vector for K FMAs.
+template <class S, int K, int V, bool kBias, bool kMasked>
+inline void weight_row_sliding(const WeightArgs<S>& a, std::int64_t j0, std::int64_t count, std::int64_t r,
+                               std::int64_t c, Lanes<S, kMasked> lanes) {
   using T = typename S::T;
   using Vec = typename S::V;
+  constexpr int L = S::lanes;
   const auto& taps = a.taps;
   const std::int64_t ss = a.run.src_stride, ds = a.run.dst_stride;
-  const T* const x = taps.row_src[r] + taps.column_src[0] + c;
-  const T* const dy = a.dy + c;
-  Vec acc[K], window[K];
+  const T* const x = taps.row_src[r] + taps.column_src[0] + j0 * ss + c;
+  const T* const dy = a.dy + j0 * ds + c;
+  Vec acc[K][V], window[K][V];
 #pragma GCC unroll 8
-  for (int k = 0; k < K; ++k) acc[k] = S::zero();
+  for (int k = 0; k < K; ++k) {
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      acc[k][v] = S::zero();
+      if (k + 1 < K) window[k][v] = lanes.load(x + k * ss + v * L);
+    }
+  }
+  BiasSums<S, V, kBias, kMasked> bias;
+  for (std::int64_t j = 0; j < count; ++j) {
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      window[K - 1][v] = lanes.load(x + (j + K - 1) * ss + v * L);
+      const Vec d = lanes.load(dy + j * ds + v * L);
 #pragma GCC unroll 8
-  for (int k = 0; k + 1 < K; ++k) window[k] = lanes.load(x + k * ss);
-  BiasSum<S, kBias, kMasked> bias;
-  for (std::int64_t j = 0; j < a.run.pixels; ++j) {
-    window[K - 1] = lanes.load(x + (j + K - 1) * ss);
-    const Vec d = lanes.load(dy + j * ds);
+      for (int k = 0; k < K; ++k) acc[k][v] = S::fmadd(window[k][v], d, acc[k][v]);
+      bias.add(v, d);
 #pragma GCC unroll 8
-    for (int k = 0; k < K; ++k) acc[k] = S::fmadd(window[k], d, acc[k]);
-    bias.add(d);
-#pragma GCC unroll 8
-    for (int k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
+      for (int k = 0; k + 1 < K; ++k) window[k][v] = window[k + 1][v];
+    }
   }
 #pragma GCC unroll 8
   for (int k = 0; k < K; ++k) {
     T* const dw = taps.row_w[r] + taps.column_w[k] + c;
-    lanes.store(dw, S::add(lanes.load(dw), acc[k]));
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) lanes.store(dw + v * L, S::add(lanes.load(dw + v * L), acc[k][v]));
   }
   bias.store(a.db, c, lanes);
 }
@@ -338,31 +362,39 @@ template <class S, int K>
 struct SlidingWeights {
   template <int V, bool kMasked>
   struct Block {
-    static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a) {
-      static_assert(V == 1, "one vector at a time");
+    static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a, std::int64_t j0,
+                    std::int64_t count) {
       for (std::int64_t r = 0; r < a.taps.rows; ++r) {
-        if (r == 0 && a.db) weight_row_sliding<S, K, true>(a, r, c, lanes);
-        else weight_row_sliding<S, K, false>(a, r, c, lanes);
+        if (r == 0 && a.db) weight_row_sliding<S, K, V, true>(a, j0, count, r, c, lanes);
+        else weight_row_sliding<S, K, V, false>(a, j0, count, r, c, lanes);
       }
-      if (a.taps.rows == 0 && a.db) weight_taps<S, 0, true>(a, 0, c, lanes);
     }
   };
 };
+
+// Tiles of kWeightTilePixels pixels, each across every channel block of Body.
+template <class S, int kVectors, template <int, bool> class Body>
+void weight_tiles(const WeightArgs<S>& a) {
+  for (std::int64_t j0 = 0; j0 < a.run.pixels; j0 += kWeightTilePixels) {
+    const std::int64_t count = std::min(kWeightTilePixels, a.run.pixels - j0);
+    for_channel_blocks<S, kVectors, Body>(a.run.channels, a, j0, count);
+  }
+}
 
 template <class S>
 void dwconv_backward_weights(const DwconvRun& run, const DwconvTaps<typename S::T, typename S::T>& taps,
                              const typename S::T* dy, typename S::T* db) noexcept {
   if (run.multiplier != 1) return dwconv_reference_ukernel<typename S::T>().backward_weights(run, taps, dy, db);
   const WeightArgs<S> a{run, taps, dy, db};
-  if (columns_are_consecutive(taps, run.src_stride)) {
-    switch (taps.columns) {
-      case 3: return for_channel_blocks<S, 1, SlidingWeights<S, 3>::template Block>(run.channels, a);
-      case 5: return for_channel_blocks<S, 1, SlidingWeights<S, 5>::template Block>(run.channels, a);
-      case 7: return for_channel_blocks<S, 1, SlidingWeights<S, 7>::template Block>(run.channels, a);
+  if (taps.rows > 0 && columns_are_consecutive(taps, run.src_stride)) {
+    switch (taps.columns) {  // two vectors for K = 3: 6 accumulators + 6 window + 2 dy registers
+      case 3: return weight_tiles<S, 2, SlidingWeights<S, 3>::template Block>(a);
+      case 5: return weight_tiles<S, 1, SlidingWeights<S, 5>::template Block>(a);
+      case 7: return weight_tiles<S, 1, SlidingWeights<S, 7>::template Block>(a);
       default: break;
     }
   }
-  for_channel_blocks<S, 1, GeneralWeights<S>::template Block>(run.channels, a);
+  weight_tiles<S, 1, GeneralWeights<S>::template Block>(a);
 }
 
 template <class S>
