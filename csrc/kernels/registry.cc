@@ -64,7 +64,12 @@ class KernelFamily final : public KernelFamilyBase {
 };
 
 // ---- registration: one line per kernel, best first ------------------------------------------------
-KernelFamily<GemmUkernel<float>>& f32_gemm_family() {
+// family<Kernel>() is the family of one op and dtype; each specialisation lists its kernels.
+template <class Kernel>
+KernelFamily<Kernel>& family();
+
+template <>
+KernelFamily<GemmUkernel<float>>& family() {
   static KernelFamily<GemmUkernel<float>> family("gemm", dtype_name<float>(), {
 #if CONVKIT_HAVE_AVX2
                                                                                   &f32_gemm_6x16_avx2,
@@ -73,7 +78,8 @@ KernelFamily<GemmUkernel<float>>& f32_gemm_family() {
   return family;
 }
 
-KernelFamily<GemmUkernel<double>>& f64_gemm_family() {
+template <>
+KernelFamily<GemmUkernel<double>>& family() {
   static KernelFamily<GemmUkernel<double>> family("gemm", dtype_name<double>(), {
 #if CONVKIT_HAVE_AVX2
                                                                                     &f64_gemm_6x8_avx2,
@@ -82,7 +88,30 @@ KernelFamily<GemmUkernel<double>>& f64_gemm_family() {
   return family;
 }
 
-std::vector<KernelFamilyBase*> all_families() { return {&f32_gemm_family(), &f64_gemm_family()}; }
+template <>
+KernelFamily<DwconvUkernel<float>>& family() {
+  static KernelFamily<DwconvUkernel<float>> family("dwconv", dtype_name<float>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                      &f32_dwconv_4x16_avx2,
+#endif
+                                                                                      &f32_dwconv_1x1_ref});
+  return family;
+}
+
+template <>
+KernelFamily<DwconvUkernel<double>>& family() {
+  static KernelFamily<DwconvUkernel<double>> family("dwconv", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                        &f64_dwconv_4x8_avx2,
+#endif
+                                                                                        &f64_dwconv_1x1_ref});
+  return family;
+}
+
+std::vector<KernelFamilyBase*> all_families() {
+  return {&family<GemmUkernel<float>>(), &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
+          &family<DwconvUkernel<double>>()};
+}
 
 }  // namespace
 
@@ -105,13 +134,17 @@ void select_kernel(const std::string& name) {
   throw std::invalid_argument("unknown kernel '" + name + "'; known kernels: ref, " + known);
 }
 
-template <>
-const GemmUkernel<float>& selected_gemm_ukernel<float>() {
-  return f32_gemm_family().selected();
+template <class T>
+const GemmUkernel<T>& selected_gemm_ukernel() {
+  return family<GemmUkernel<T>>().selected();
 }
-template <>
-const GemmUkernel<double>& selected_gemm_ukernel<double>() {
-  return f64_gemm_family().selected();
+template <class T>
+const DwconvUkernel<T>& selected_dwconv_ukernel() {
+  return family<DwconvUkernel<T>>().selected();
 }
+template const GemmUkernel<float>& selected_gemm_ukernel<float>();
+template const GemmUkernel<double>& selected_gemm_ukernel<double>();
+template const DwconvUkernel<float>& selected_dwconv_ukernel<float>();
+template const DwconvUkernel<double>& selected_dwconv_ukernel<double>();
 
 }  // namespace convkit

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dwconv_ukernel.h"
 #include "kernels/gemm_ukernel.h"
 
 namespace convkit {
@@ -24,5 +25,7 @@ void select_kernel(const std::string& name);
 
 template <class T>
 const GemmUkernel<T>& selected_gemm_ukernel();
+template <class T>
+const DwconvUkernel<T>& selected_dwconv_ukernel();
 
 }  // namespace convkit

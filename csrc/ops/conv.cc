@@ -26,6 +26,7 @@
 #include "core/checked_math.h"
 #include "core/threading.h"
 #include "kernels/registry.h"
+#include "ops/depthwise.h"
 #include "ops/im2col.h"
 
 namespace convkit {
@@ -175,6 +176,7 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
                   T negative_slope) {
   check_geometry(g);
+  if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y, activation, negative_slope);
   const ConvSizes s = ConvSizes::of<T>(g);
   if (s.pixels == 0) return;
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
@@ -202,6 +204,7 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   check_geometry(g);
+  if (is_depthwise(g)) return depthwise_backward_data(g, dy, w, dx);
   const ConvSizes s = ConvSizes::of<T>(g);
   if (s.pixels == 0) return;
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
@@ -249,6 +252,7 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
 template <class T>
 void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* db) {
   check_geometry(g);
+  if (is_depthwise(g)) return depthwise_backward_weights(g, dy, x, dw, db);
   const ConvSizes s = ConvSizes::of<T>(g);
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
   const int threads = num_threads();

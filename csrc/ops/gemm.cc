@@ -60,22 +60,12 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, 
 }
 
 template <class T>
-T activate(T v, const GemmEpilogue<T>& ep) {
-  switch (ep.activation) {
-    case Activation::none: return v;
-    case Activation::relu: return v < T(0) ? T(0) : v;  // written so that NaN stays NaN
-    case Activation::leaky_relu: return v < T(0) ? v * ep.negative_slope : v;
-  }
-  return v;
-}
-
-template <class T>
 void apply_epilogue(T* c, int64_t ldc, int64_t rows, int64_t cols, int64_t col0, const GemmEpilogue<T>& ep) {
   if (ep.bias == nullptr && ep.activation == Activation::none) return;
   for (int64_t i = 0; i < rows; ++i) {
     T* row = c + i * ldc;
     for (int64_t j = 0; j < cols; ++j) {
-      row[j] = activate(ep.bias ? row[j] + ep.bias[col0 + j] : row[j], ep);
+      row[j] = activate(ep.bias ? row[j] + ep.bias[col0 + j] : row[j], ep.activation, ep.negative_slope);
     }
   }
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/activation.h"
 #include "core/device.h"
 #include "kernels/gemm_ukernel.h"
 
@@ -17,8 +18,6 @@ struct MatrixRef {
 
   MatrixRef transposed() const { return {data, cols, rows, col_stride, row_stride, device}; }
 };
-
-enum class Activation { none, relu, leaky_relu };
 
 // What is applied to each C element once its sum is complete, while the tile is still in L1.
 template <class T>

@@ -6,31 +6,9 @@
 
 #include <cstdint>
 
+#include "kernels/avx2/simd_avx2.h"
+
 namespace convkit::avx2 {
-
-struct F32x8 {
-  using T = float;
-  using V = __m256;
-  static constexpr int lanes = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load_aligned(const T* p) { return _mm256_load_ps(p); }
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static V broadcast(const T* p) { return _mm256_broadcast_ss(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-};
-
-struct F64x4 {
-  using T = double;
-  using V = __m256d;
-  static constexpr int lanes = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V load_aligned(const T* p) { return _mm256_load_pd(p); }
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static V broadcast(const T* p) { return _mm256_broadcast_sd(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-};
 
 template <class S>
 void gemm_ukernel_6x2v(std::int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,

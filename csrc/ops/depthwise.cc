@@ -1,0 +1,252 @@
+// Depthwise convolution by direct kernels: no im2col, each pass reads its inputs and writes its output once.
+//
+// Shape legend: N batch, S = in[0..2] input spatial (D, H, W), O = out[0..2] output spatial, K = kernel[0..2],
+// C = in_channels = groups, m = out_channels / C the channel multiplier, F = C * m. Output channel
+// f = c*m + q reads input channel c only; w is (K, 1, F), i.e. one row of F weights per kernel offset (tap).
+//
+//   forward          y[n, o, f]  = act(bias[f] + sum_taps x[n, i(o, tap), c] * w[tap, f])
+//   backward data    dx[n, i, c] = sum over the (o, tap) that read i, and q, of dy[n, o, f] * w[tap, f]
+//   backward weights dw[tap, f]  = sum over n, o of x[n, i(o, tap), c] * dy[n, o, f]      db[f] = sum dy
+//
+// Padding is index mapping (ops/tap_map.h): per axis, every destination index lists the (source index,
+// kernel offset) pairs that feed it, zeros left out. Backward data is a gather too: each input pixel lists
+// the outputs that read it, reflected and wrapped copies included, so that every dx element is written by
+// one kernel call and never accumulated from two places. Along W, destinations whose taps shift uniformly
+// form a run (the whole interior, per residue class of the stride for backward data), and one
+// microkernel call (kernels/dwconv_ukernel.h) covers a run for all channels.
+//
+// Threads and determinism: forward and backward data split the destination rows (n, d, h) into
+// contiguous shares, one per thread; each value is computed by one call whose taps depend only on the
+// geometry, so the results are the same bit for bit for any thread count, without races. Backward
+// weights splits the channels in fixed blocks instead: a thread owns its channels' dw and db and sums
+// their products over every pixel in a fixed order: a few pixels in registers (the kernel's tile), tiles
+// into float partial sums for about kPixelsPerPartialSum pixels, partial sums into a double total. The
+// rounding error then grows with those block lengths, not with N * prod(O), and no ordering depends on
+// the thread count.
+#include "ops/depthwise.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/checked_math.h"
+#include "core/threading.h"
+#include "kernels/registry.h"
+#include "ops/tap_map.h"
+
+namespace convkit {
+namespace {
+
+using std::int64_t;
+
+constexpr int64_t kWeightChannelBlock = 16;   // input channels a thread takes at a time in backward weights
+constexpr int64_t kPixelsPerPartialSum = 256;  // pixels summed in float before joining the double total
+
+// A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
+struct PixelLayout {
+  int64_t batch;
+  std::array<int64_t, 3> spatial;
+  int64_t channels;
+
+  int64_t rows() const { return batch * spatial[0] * spatial[1]; }
+  int64_t row_elements() const { return spatial[2] * channels; }
+  int64_t row_of(int64_t n, int64_t d, int64_t h) const { return (n * spatial[0] + d) * spatial[1] + h; }
+  std::array<int64_t, 3> coordinates(int64_t row) const {  // (n, d, h)
+    return {row / (spatial[0] * spatial[1]), row / spatial[1] % spatial[0], row % spatial[1]};
+  }
+};
+
+// Share tid of `total` items split into `team` contiguous shares: [share_begin(tid), share_begin(tid + 1)).
+int64_t share_begin(int64_t total, int tid, int team) {
+  return total / team * tid + std::min<int64_t>(tid, total % team);
+}
+
+// The taps of one direction of a depthwise convolution: each axis's, and the runs along W.
+struct DepthwisePlan {
+  AxisTaps depth, height, width;
+  std::vector<AxisRun> runs;
+  std::array<int64_t, 3> kernel;
+
+  static DepthwisePlan make(const ConvGeometry& g, AxisTaps (*axis_taps)(const ConvGeometry&, int), int64_t step) {
+    DepthwisePlan p{axis_taps(g, 0), axis_taps(g, 1), axis_taps(g, 2), {}, g.kernel};
+    p.runs = find_runs(p.width, step);
+    return p;
+  }
+  static DepthwisePlan forward(const ConvGeometry& g) { return make(g, &AxisTaps::forward, 1); }
+  static DepthwisePlan backward_data(const ConvGeometry& g) {
+    return make(g, &AxisTaps::backward_data, g.stride[2]);
+  }
+};
+
+// One thread's taps of one microkernel call, as kernels/dwconv_ukernel.h lays them out: rows from the
+// D and H taps of the destination row, columns from the W taps of the run's first pixel. Weight is
+// const T (w) or T (dw, which backward weights accumulates into).
+template <class T, class Weight>
+class TapTable {
+ public:
+  explicit TapTable(const DepthwisePlan& plan)
+      : row_src_(checked_mul(plan.depth.max_count(), plan.height.max_count(), "depthwise taps")),
+        row_w_(row_src_.size()),
+        column_src_(plan.width.max_count()),
+        column_w_(column_src_.size()) {}
+
+  // The rows of destination row (n, d, h): source rows in `src`, laid out as `from`, and the rows of
+  // `weights` (ldw values per kernel offset) for kernel column 0.
+  void set_rows(const DepthwisePlan& plan, const std::array<int64_t, 3>& ndh, const T* src, const PixelLayout& from,
+                Weight* weights, int64_t ldw) {
+    const auto [n, d, h] = ndh;
+    rows_ = 0;
+    for (const AxisTap* td = plan.depth.begin(d); td != plan.depth.end(d); ++td) {
+      for (const AxisTap* th = plan.height.begin(h); th != plan.height.end(h); ++th, ++rows_) {
+        row_src_[rows_] = src + from.row_of(n, td->source, th->source) * from.row_elements();
+        row_w_[rows_] = weights + (td->kernel * plan.kernel[1] + th->kernel) * plan.kernel[2] * ldw;
+      }
+    }
+  }
+
+  // The columns of run `run`: source pixels `channels` elements apart, weight rows ldw apart.
+  void set_columns(const DepthwisePlan& plan, const AxisRun& run, int64_t channels, int64_t ldw) {
+    columns_ = 0;
+    for (const AxisTap* tw = plan.width.begin(run.first); tw != plan.width.end(run.first); ++tw, ++columns_) {
+      column_src_[columns_] = tw->source * channels;
+      column_w_[columns_] = tw->kernel * ldw;
+    }
+  }
+
+  void advance_sources(int64_t elements) {
+    for (int64_t r = 0; r < rows_; ++r) row_src_[r] += elements;
+  }
+
+  DwconvTaps<T, Weight> taps() const {
+    return {rows_, columns_, row_src_.data(), row_w_.data(), column_src_.data(), column_w_.data()};
+  }
+
+ private:
+  int64_t rows_ = 0, columns_ = 0;
+  std::vector<const T*> row_src_;
+  std::vector<Weight*> row_w_;
+  std::vector<int64_t> column_src_, column_w_;
+};
+
+// The gather passes (forward, backward data): threads split the destination rows; for every run of every
+// row, call(run, taps, destination of the run's first pixel).
+template <class T, class Call>
+void gather_rows(const DepthwisePlan& plan, const T* src, const PixelLayout& from, const T* w, int64_t ldw, T* dst,
+                 const PixelLayout& to, Call&& call) {
+  const int64_t rows = to.rows();
+  if (rows == 0) return;
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), rows));
+  std::vector<TapTable<T, const T>> tables(threads, TapTable<T, const T>(plan));
+  run_parallel(threads, [&](int tid, int team) {
+    TapTable<T, const T>& table = tables[tid];
+    for (int64_t row = share_begin(rows, tid, team); row < share_begin(rows, tid + 1, team); ++row) {
+      table.set_rows(plan, to.coordinates(row), src, from, w, ldw);
+      T* const dst_row = dst + row * to.row_elements();
+      for (const AxisRun& run : plan.runs) {
+        table.set_columns(plan, run, from.channels, ldw);
+        call(run, table.taps(), dst_row + run.first * to.channels);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool is_depthwise(const ConvGeometry& g) { return g.groups > 1 && g.groups == g.in_channels; }
+
+template <class T>
+void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
+                       T negative_slope) {
+  const DwconvUkernel<T>& ukernel = selected_dwconv_ukernel<T>();
+  const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
+  gather_rows(DepthwisePlan::forward(g), x, {g.batch, g.in, c}, w, f, y, {g.batch, g.out, f},
+              [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
+                ukernel.forward({run.count, c, m, run.source_step * c, run.step * f}, taps, bias, activation,
+                                negative_slope, dst);
+              });
+}
+
+template <class T>
+void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  const DwconvUkernel<T>& ukernel = selected_dwconv_ukernel<T>();
+  const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
+  gather_rows(DepthwisePlan::backward_data(g), dy, {g.batch, g.out, f}, w, f, dx, {g.batch, g.in, c},
+              [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
+                ukernel.backward_data({run.count, c, m, run.source_step * f, run.step * c}, taps, dst);
+              });
+}
+
+template <class T>
+void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* db) {
+  const DwconvUkernel<T>& ukernel = selected_dwconv_ukernel<T>();
+  const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
+  const int64_t kernel_taps = g.kernel[0] * g.kernel[1] * g.kernel[2];  // w's rows: w was allocated
+  const DepthwisePlan plan = DepthwisePlan::forward(g);
+  const PixelLayout from{g.batch, g.in, c}, to{g.batch, g.out, f};
+  const int64_t rows = to.rows();
+  const int64_t blocks = ceil_div(c, kWeightChannelBlock);
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
+
+  // Threads own disjoint columns [c0 * m, c1 * m) of these (kernel_taps, F) and (F,) sums.
+  std::vector<T> partial(kernel_taps * f, T(0)), partial_db(f, T(0));
+  std::vector<double> total(kernel_taps * f, 0.0), total_db(f, 0.0);
+  std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
+  run_parallel(threads, [&](int tid, int team) {
+    const int64_t c0 = std::min(c, share_begin(blocks, tid, team) * kWeightChannelBlock);
+    const int64_t c1 = std::min(c, share_begin(blocks, tid + 1, team) * kWeightChannelBlock);
+    const int64_t f0 = c0 * m, f1 = c1 * m;
+    T* const partial_db_share = db ? partial_db.data() + f0 : nullptr;
+    auto add_partial_sums_to_total = [&] {
+      for (int64_t tap = 0; tap < kernel_taps; ++tap) {
+        for (int64_t k = tap * f + f0; k < tap * f + f1; ++k) {
+          total[k] += partial[k];
+          partial[k] = T(0);
+        }
+      }
+      for (int64_t k = f0; k < f1; ++k) {
+        total_db[k] += partial_db[k];
+        partial_db[k] = T(0);
+      }
+    };
+
+    TapTable<T, T>& table = tables[tid];
+    int64_t pending = 0;  // pixels in the partial sums
+    for (int64_t row = 0; row < rows; ++row) {
+      const T* dy_row = dy + row * to.row_elements() + f0;
+      for (const AxisRun& run : plan.runs) {
+        table.set_rows(plan, to.coordinates(row), x + c0, from, partial.data() + f0, f);
+        table.set_columns(plan, run, c, f);
+        for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
+          const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
+          ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
+                                   dy_row + (run.first + j * run.step) * f, partial_db_share);
+          table.advance_sources(pixels * run.source_step * c);
+          pending += pixels;
+          if (pending >= kPixelsPerPartialSum) {
+            add_partial_sums_to_total();
+            pending = 0;
+          }
+        }
+      }
+    }
+    add_partial_sums_to_total();
+
+    for (int64_t tap = 0; tap < kernel_taps; ++tap) {
+      for (int64_t k = tap * f + f0; k < tap * f + f1; ++k) dw[k] = static_cast<T>(total[k]);
+    }
+    if (db) {
+      for (int64_t k = f0; k < f1; ++k) db[k] = static_cast<T>(total_db[k]);
+    }
+  });
+}
+
+#define CONVKIT_INSTANTIATE_DEPTHWISE(T)                                                                        \
+  template void depthwise_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, Activation, T);    \
+  template void depthwise_backward_data<T>(const ConvGeometry&, const T*, const T*, T*);                      \
+  template void depthwise_backward_weights<T>(const ConvGeometry&, const T*, const T*, T*, T*);
+CONVKIT_INSTANTIATE_DEPTHWISE(float)
+CONVKIT_INSTANTIATE_DEPTHWISE(double)
+#undef CONVKIT_INSTANTIATE_DEPTHWISE
+
+}  // namespace convkit
