@@ -228,7 +228,7 @@ void dwconv_backward_data(const DwconvRun& run, const DwconvTaps<typename S::T, 
 // every line is used up (all its channels) while it is in L1. Within a tile, each tap's sum over the
 // tile's pixels stays in registers and is then added to dw_t.
 
-constexpr std::int64_t kWeightTilePixels = 8;
+constexpr std::int64_t kWeightTilePixels = 16;
 
 template <class S>
 struct WeightArgs {
