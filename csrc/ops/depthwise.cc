@@ -12,17 +12,19 @@
 // kernel offset) pairs that feed it, zeros left out. Backward data is a gather too: each input pixel lists
 // the outputs that read it, reflected and wrapped copies included, so that every dx element is written by
 // one kernel call and never accumulated from two places. Along W, destinations whose taps shift uniformly
-// form a run (the whole interior, per residue class of the stride for backward data), and one
-// microkernel call (kernels/dwconv_ukernel.h) covers a run for all channels.
+// form a run (the whole interior, per residue class of the stride for backward data). One microkernel
+// call (kernels/dwconv_ukernel.h) covers a run of one destination row for all channels: its taps are
+// the row's D x H taps ("rows", one source row pointer each) times the run's W taps ("columns", offsets).
 //
-// Threads and determinism: forward and backward data split the destination rows (n, d, h) into
-// contiguous shares, one per thread; each value is computed by one call whose taps depend only on the
-// geometry, so the results are the same bit for bit for any thread count, without races. Backward
-// weights splits the channels in fixed blocks instead: a thread owns its channels' dw and db and sums
-// their products over every pixel in a fixed order: a few pixels in registers (the kernel's tile), tiles
-// into float partial sums for about kPixelsPerPartialSum pixels, partial sums into a double total. The
-// rounding error then grows with those block lengths, not with N * prod(O), and no ordering depends on
-// the thread count.
+// Threads, races and determinism: forward and backward data split the destination rows (n, d, h) into
+// contiguous shares, one per thread. Every y or dx element is written once, by the one call that covers
+// it, and its taps and their order depend only on the geometry: no races, and the same bits for any
+// thread count. Backward weights splits the channels in fixed blocks instead (rows would make threads
+// add into the same dw): a thread owns the columns of its channels in the partial and total sums (padded
+// to whole cache lines, so that no line is shared either) and sums their products over every pixel in a
+// fixed order: a tile of pixels in registers, tiles into float partial sums for about
+// kPixelsPerPartialSum pixels, partial sums into a double total. The rounding error grows with those
+// block lengths, not with N * prod(O), and no ordering depends on the thread count.
 #include "ops/depthwise.h"
 
 #include <algorithm>
@@ -203,8 +205,10 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
     const int64_t c0 = std::min(c, share_begin(blocks, tid, team) * kWeightChannelBlock);
     const int64_t c1 = std::min(c, share_begin(blocks, tid + 1, team) * kWeightChannelBlock);
     const int64_t f0 = c0 * m, width = (c1 - c0) * m;
-    auto for_each_share_row = [&](auto&& visit) {  // visit(partial row, total row), at column f0
-      for (int64_t row = 0; row <= kernel_taps; ++row) visit(partial + row * partial_ld + f0, total + row * total_ld + f0);
+    auto for_each_share_row = [&](auto&& visit) {  // visit(partial row, total row), from column f0
+      for (int64_t row = 0; row <= kernel_taps; ++row) {
+        visit(partial + row * partial_ld + f0, total + row * total_ld + f0);
+      }
     };
     for_each_share_row([&](T* p, double* t) {
       std::fill(p, p + width, T(0));

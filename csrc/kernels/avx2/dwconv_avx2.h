@@ -1,7 +1,7 @@
 // AVX2/FMA depthwise kernels (the contract is in kernels/dwconv_ukernel.h), vectorised over channels.
 //
-// The loads, not the FMAs, bound these kernels (two vector loads per cycle), so each path is built to
-// make a loaded vector serve several FMAs:
+// Loads, not FMAs, bound these kernels (about two vector loads per cycle on the Zen 3 they were tuned
+// on), so each path makes a loaded vector serve several FMAs:
 //
 //   sliding (forward, backward data): when a call's 3, 5 or 7 columns read consecutive source pixels
 //     (stride 1 along W, no dilation: the interior of every common depthwise layer), a tile of 8 pixels
@@ -10,9 +10,12 @@
 //   general (forward, backward data): a tile of 4 pixels x 2 vectors (4 x 16 floats, 4 x 8 doubles)
 //     walks the taps; each tap's weight vectors serve the 4 pixels.
 //   backward weights, sliding: one kernel row's 3, 5 or 7 accumulators stay in registers while the
-//     pixels stream past, the source pixels held in a register window: 2 loads per 3 to 7 FMAs.
+//     pixels stream past, the source pixels held in a register window: 2 loads per 3 to 7 FMAs (two
+//     vectors at a time for 3 columns, for twice the independent FMA chains).
 //   backward weights, general: up to 9 taps accumulate in registers, each dy vector serving 9 FMAs.
 //
+// Every path walks pixel tiles outermost and all channels within a tile, so that sources and
+// destinations are read and written in address order and each cache line is used up while in L1.
 // The two paths of an op do the same FMAs in the same order, so a value does not depend on which one
 // computed it. Channel tails use masked loads and stores with the same per-lane arithmetic as full
 // vectors, so a channel's result does not depend on where a call's channel range starts. A channel
@@ -173,8 +176,6 @@ constexpr int kGeneralPixels = 4;
 // 8 pixels: 8 accumulators + K weights + 1 source; 6 for K = 7, to stay within 16 registers.
 constexpr int sliding_pixels(int columns) { return columns <= 5 ? 8 : 6; }
 
-// Pixel tiles outermost, all channels within a tile: the run's sources and destinations are then
-// read and written in address order, which the hardware prefetchers follow.
 template <class S, int K>
 void gather_sliding(const GatherArgs<S>& a) {
   constexpr int P = sliding_pixels(K);
@@ -224,9 +225,7 @@ void dwconv_backward_data(const DwconvRun& run, const DwconvTaps<typename S::T, 
 
 // ---- backward weights: dw_t[c] += sum_j x_t[j, c] * dy[j, c], db[c] += sum_j dy[j, c] ----------------
 //
-// Pixel tiles outermost, as in the gather: a tile's sources and dy are read in address order, and
-// every line is used up (all its channels) while it is in L1. Within a tile, each tap's sum over the
-// tile's pixels stays in registers and is then added to dw_t.
+// Within a pixel tile, each tap's sum over the tile's pixels stays in registers, then joins dw_t.
 
 constexpr std::int64_t kWeightTilePixels = 16;
 
