@@ -66,6 +66,22 @@ bool columns_are_consecutive(const DwconvTaps<T, Weight>& taps, std::int64_t src
   return true;
 }
 
+// Requests `count` pixels, `stride` elements apart from `first`, one cache line each. The kernels call it
+// for the newest source row (the last: the one no earlier destination row has read, which comes from
+// memory rather than L2) of the tile after the current one, from every other channel vector (a line holds
+// two): spread over the tile's work, the requests keep memory busy while it computes, where the
+// hardware prefetchers, seeing the tile's strided walk, fall behind.
+template <class T>
+inline void prefetch_pixels(const T* first, std::int64_t stride, int count) {
+  for (int p = 0; p < count; ++p) _mm_prefetch(reinterpret_cast<const char*>(first + p * stride), _MM_HINT_T0);
+}
+
+// True for the channel vectors that issue the prefetches: every other one.
+template <class S>
+inline bool prefetches(std::int64_t c) {
+  return c % (2 * S::lanes) == 0;
+}
+
 // ---- forward / backward data: dst[j, c] = act(sum_t src_t[j, c] * w_t[c] + bias[c]) -------------------
 
 template <class S>
@@ -150,6 +166,9 @@ struct SlidingTile {
       using Vec = typename S::V;
       const auto& taps = a.taps;
       const std::int64_t ss = a.run.src_stride;
+      if (taps.rows > 0 && j + 2 * P <= a.run.pixels && prefetches<S>(c)) {  // the next tile's new pixels
+        prefetch_pixels(taps.row_src[taps.rows - 1] + taps.column_src[0] + (j + P + K - 1) * ss + c, ss, P);
+      }
       Vec acc[P][1];
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) acc[p][0] = S::zero();
@@ -227,7 +246,7 @@ void dwconv_backward_data(const DwconvRun& run, const DwconvTaps<typename S::T, 
 //
 // Within a pixel tile, each tap's sum over the tile's pixels stays in registers, then joins dw_t.
 
-constexpr std::int64_t kWeightTilePixels = 16;
+constexpr int kWeightTilePixels = 16;
 
 template <class S>
 struct WeightArgs {
@@ -363,6 +382,13 @@ struct SlidingWeights {
   struct Block {
     static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a, std::int64_t j0,
                     std::int64_t count) {
+      constexpr int P = kWeightTilePixels;
+      if (j0 + 2 * P <= a.run.pixels && (V == 2 || prefetches<S>(c))) {  // the next tile's new pixels, dy
+        const auto& taps = a.taps;
+        const std::int64_t ss = a.run.src_stride, ds = a.run.dst_stride;
+        prefetch_pixels(taps.row_src[taps.rows - 1] + taps.column_src[0] + (j0 + P + K - 1) * ss + c, ss, P);
+        prefetch_pixels(a.dy + (j0 + P) * ds + c, ds, P);
+      }
       for (std::int64_t r = 0; r < a.taps.rows; ++r) {
         if (r == 0 && a.db) weight_row_sliding<S, K, V, true>(a, j0, count, r, c, lanes);
         else weight_row_sliding<S, K, V, false>(a, j0, count, r, c, lanes);
@@ -375,7 +401,7 @@ struct SlidingWeights {
 template <class S, int kVectors, template <int, bool> class Body>
 void weight_tiles(const WeightArgs<S>& a) {
   for (std::int64_t j0 = 0; j0 < a.run.pixels; j0 += kWeightTilePixels) {
-    const std::int64_t count = std::min(kWeightTilePixels, a.run.pixels - j0);
+    const std::int64_t count = std::min<std::int64_t>(kWeightTilePixels, a.run.pixels - j0);
     for_channel_blocks<S, kVectors, Body>(a.run.channels, a, j0, count);
   }
 }
