@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import convkit
 from convkit import ops
 from convkit.conv_spec import PADDING_MODES, conv_spec
-from convkit.reference import conv_backward_reference, conv_reference
+from convkit.reference import conv_backward_reference, conv_reference, conv_transpose_reference
 
 from conftest import available_kernels
 
@@ -93,41 +93,36 @@ def test_depthwise_matches_reference(kernel, case, use_bias, seed):
         check_close(got, want, size, terms, dtype)
 
 
-@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
-@pytest.mark.parametrize("stride", [1, 2])
-def test_rows_longer_than_one_kernel_call(kernel, stride):
-    # Backward weights sums at most 256 pixels of a row per kernel call.
+def check_against_references(kernel, x_shape, w_shape, options, seed):
+    """y, dx, dw, db under `kernel` against the references, for shapes too big for the hypothesis test."""
     dtype = DTYPES[kernel.dtype]
-    rng = np.random.default_rng(6)
-    x, w = rng.standard_normal((2, 700, 10)).astype(dtype), rng.standard_normal((5, 1, 20)).astype(dtype)
-    options = dict(padding="same", stride=stride, groups=10, padding_mode="reflect")
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    options = dict(options, groups=x_shape[-1])
     with convkit.use_kernel(kernel.name):
-        y = ops.conv1d(x, w, **options)
+        y = ops.conv(x, w, **options)
         dy = rng.standard_normal(y.shape).astype(dtype)
         gradients = ops.conv_backward(dy, x, w, **options)
     tolerance = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(y, conv_reference(x, w, **options), rtol=0, atol=tolerance)
     for got, expected in zip(gradients, conv_backward_reference(dy, x, w, **options)):
         np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_rows_longer_than_one_kernel_call(kernel, stride):
+    # Backward weights hands a kernel at most 256 pixels of a row at a time.
+    check_against_references(kernel, (2, 700, 10), (5, 1, 20), dict(padding="same", stride=stride,
+                                                                    padding_mode="reflect"), seed=6)
 
 
 @pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
 @pytest.mark.parametrize("kernel_size,stride", [((7, 7), 1), ((1, 7), 1), ((5, 7), 2), ((3, 9), 2)])
 def test_wide_kernels(kernel, kernel_size, stride):
     # 7 columns take the 7-wide sliding paths; 9 columns at stride 2 leave 4 or 5 per input in backward data.
-    dtype = DTYPES[kernel.dtype]
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 12, 27, 11)).astype(dtype)
-    w = rng.standard_normal((*kernel_size, 1, 11)).astype(dtype)
-    options = dict(padding="same", stride=stride, groups=11, padding_mode="replicate")
-    with convkit.use_kernel(kernel.name):
-        y = ops.conv2d(x, w, **options)
-        dy = rng.standard_normal(y.shape).astype(dtype)
-        gradients = ops.conv_backward(dy, x, w, **options)
-    tolerance = 1e-4 if dtype == np.float32 else 1e-11
-    np.testing.assert_allclose(y, conv_reference(x, w, **options), rtol=0, atol=tolerance)
-    for got, expected in zip(gradients, conv_backward_reference(dy, x, w, **options)):
-        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+    check_against_references(kernel, (2, 12, 27, 11), (*kernel_size, 1, 11),
+                             dict(padding="same", stride=stride, padding_mode="replicate"), seed=7)
 
 
 @pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
@@ -228,6 +223,23 @@ def test_depthwise_runs_the_dwconv_reference_kernel():
     for i, j in np.ndindex(3, 3):
         expected += padded[:, i:i + 6, j:j + 7] * w[i, j, 0]
     np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("multiplier,stride,padding", [(1, 2, 1), (2, 1, "same"), (3, 3, 0)])
+def test_transposed_depthwise_convolution(multiplier, stride, padding):
+    # conv_transpose with groups == C_out is the adjoint of a depthwise convolution: the same kernels run.
+    rng = np.random.default_rng(8)
+    channels = 5
+    x = rng.standard_normal((2, 6, 7, channels * multiplier))
+    w = rng.standard_normal((3, 3, 1, channels * multiplier))
+    options = dict(stride=stride, padding=padding, groups=channels)
+    y = ops.conv_transpose(x, w, **options)
+    np.testing.assert_allclose(y, conv_transpose_reference(x, w, **options), atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, _ = ops.conv_transpose_backward(dy, x, w, **options)
+    np.testing.assert_allclose(dx, conv_reference(dy, w, stride=stride, padding=padding, groups=channels), atol=1e-12)
+    _, expected_dw, _ = conv_backward_reference(x, dy, w, stride=stride, padding=padding, groups=channels)
+    np.testing.assert_allclose(dw, expected_dw, atol=1e-11)
 
 
 def test_one_channel_with_one_group_is_a_plain_convolution():

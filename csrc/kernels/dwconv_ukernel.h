@@ -60,7 +60,7 @@ using DwconvBackwardWeightsFn = void (*)(const DwconvRun& run, const DwconvTaps<
 
 template <class T>
 struct DwconvUkernel {
-  const char* name;  // dtype-family-tile-isa; tile = pixels x channels of one register block
+  const char* name;  // dtype-family-tile-isa; tile = pixels x channels of its main register block
   Isa isa;
   DwconvForwardFn<T> forward;
   DwconvBackwardDataFn<T> backward_data;
@@ -75,8 +75,8 @@ extern const DwconvUkernel<double> f64_dwconv_1x1_ref;
 template <class T>
 const DwconvUkernel<T>& dwconv_reference_ukernel();
 #if CONVKIT_HAVE_AVX2
-extern const DwconvUkernel<float> f32_dwconv_4x16_avx2;
-extern const DwconvUkernel<double> f64_dwconv_4x8_avx2;
+extern const DwconvUkernel<float> f32_dwconv_8x8_avx2;
+extern const DwconvUkernel<double> f64_dwconv_8x4_avx2;
 #endif
 
 }  // namespace convkit

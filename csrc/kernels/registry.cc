@@ -92,7 +92,7 @@ template <>
 KernelFamily<DwconvUkernel<float>>& family() {
   static KernelFamily<DwconvUkernel<float>> family("dwconv", dtype_name<float>(), {
 #if CONVKIT_HAVE_AVX2
-                                                                                      &f32_dwconv_4x16_avx2,
+                                                                                      &f32_dwconv_8x8_avx2,
 #endif
                                                                                       &f32_dwconv_1x1_ref});
   return family;
@@ -102,7 +102,7 @@ template <>
 KernelFamily<DwconvUkernel<double>>& family() {
   static KernelFamily<DwconvUkernel<double>> family("dwconv", dtype_name<double>(), {
 #if CONVKIT_HAVE_AVX2
-                                                                                        &f64_dwconv_4x8_avx2,
+                                                                                        &f64_dwconv_8x4_avx2,
 #endif
                                                                                         &f64_dwconv_1x1_ref});
   return family;

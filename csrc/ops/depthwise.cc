@@ -12,17 +12,19 @@
 // kernel offset) pairs that feed it, zeros left out. Backward data is a gather too: each input pixel lists
 // the outputs that read it, reflected and wrapped copies included, so that every dx element is written by
 // one kernel call and never accumulated from two places. Along W, destinations whose taps shift uniformly
-// form a run (the whole interior, per residue class of the stride for backward data), and one
-// microkernel call (kernels/dwconv_ukernel.h) covers a run for all channels.
+// form a run (the whole interior, per residue class of the stride for backward data). One microkernel
+// call (kernels/dwconv_ukernel.h) covers a run of one destination row for all channels: its taps are
+// the row's D x H taps ("rows", one source row pointer each) times the run's W taps ("columns", offsets).
 //
-// Threads and determinism: forward and backward data split the destination rows (n, d, h) into
-// contiguous shares, one per thread; each value is computed by one call whose taps depend only on the
-// geometry, so the results are the same bit for bit for any thread count, without races. Backward
-// weights splits the channels in fixed blocks instead: a thread owns its channels' dw and db and sums
-// their products over every pixel in a fixed order: a few pixels in registers (the kernel's tile), tiles
-// into float partial sums for about kPixelsPerPartialSum pixels, partial sums into a double total. The
-// rounding error then grows with those block lengths, not with N * prod(O), and no ordering depends on
-// the thread count.
+// Threads, races and determinism: forward and backward data split the destination rows (n, d, h) into
+// contiguous shares, one per thread. Every y or dx element is written once, by the one call that covers
+// it, and its taps and their order depend only on the geometry: no races, and the same bits for any
+// thread count. Backward weights splits the channels in fixed blocks instead (rows would make threads
+// add into the same dw): a thread owns the columns of its channels in the partial and total sums (padded
+// to whole cache lines, so that no line is shared either) and sums their products over every pixel in a
+// fixed order: a tile of pixels in registers, tiles into float partial sums for about
+// kPixelsPerPartialSum pixels, partial sums into a double total. The rounding error grows with those
+// block lengths, not with N * prod(O), and no ordering depends on the thread count.
 #include "ops/depthwise.h"
 
 #include <algorithm>
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
 #include "kernels/registry.h"
@@ -41,6 +44,7 @@ namespace {
 using std::int64_t;
 
 constexpr int64_t kWeightChannelBlock = 16;   // input channels a thread takes at a time in backward weights
+constexpr int64_t kCacheLine = 64;  // bytes
 constexpr int64_t kPixelsPerPartialSum = 256;  // pixels summed in float before joining the double total
 
 // A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
@@ -188,39 +192,47 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const int64_t blocks = ceil_div(c, kWeightChannelBlock);
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
 
-  // Threads own disjoint columns [c0 * m, c1 * m) of these (kernel_taps, F) and (F,) sums.
-  std::vector<T> partial(kernel_taps * f, T(0)), partial_db(f, T(0));
-  std::vector<double> total(kernel_taps * f, 0.0), total_db(f, 0.0);
+  // Sums of (kernel_taps + 1, F): dw's rows, then db. Threads own disjoint columns [c0 * m, c1 * m), which
+  // start on a cache line: rows are padded to whole lines and the buffers are line-aligned, so the
+  // threads never write to one line (the partial sums are updated after every few pixels).
+  const int64_t partial_ld = round_up(f, kCacheLine / int64_t(sizeof(T)));
+  const int64_t total_ld = round_up(f, kCacheLine / int64_t(sizeof(double)));
+  AlignedBuffer partial_buffer, total_buffer;
+  T* const partial = partial_buffer.reserve_elements<T>((kernel_taps + 1) * partial_ld);
+  double* const total = total_buffer.reserve_elements<double>((kernel_taps + 1) * total_ld);
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     const int64_t c0 = std::min(c, share_begin(blocks, tid, team) * kWeightChannelBlock);
     const int64_t c1 = std::min(c, share_begin(blocks, tid + 1, team) * kWeightChannelBlock);
-    const int64_t f0 = c0 * m, f1 = c1 * m;
-    T* const partial_db_share = db ? partial_db.data() + f0 : nullptr;
-    auto add_partial_sums_to_total = [&] {
-      for (int64_t tap = 0; tap < kernel_taps; ++tap) {
-        for (int64_t k = tap * f + f0; k < tap * f + f1; ++k) {
-          total[k] += partial[k];
-          partial[k] = T(0);
-        }
-      }
-      for (int64_t k = f0; k < f1; ++k) {
-        total_db[k] += partial_db[k];
-        partial_db[k] = T(0);
+    const int64_t f0 = c0 * m, width = (c1 - c0) * m;
+    auto for_each_share_row = [&](auto&& visit) {  // visit(partial row, total row), from column f0
+      for (int64_t row = 0; row <= kernel_taps; ++row) {
+        visit(partial + row * partial_ld + f0, total + row * total_ld + f0);
       }
     };
+    for_each_share_row([&](T* p, double* t) {
+      std::fill(p, p + width, T(0));
+      std::fill(t, t + width, 0.0);
+    });
+    auto add_partial_sums_to_total = [&] {
+      for_each_share_row([&](T* p, double* t) {
+        for (int64_t k = 0; k < width; ++k) t[k] += p[k];
+        std::fill(p, p + width, T(0));
+      });
+    };
 
+    T* const partial_db = db ? partial + kernel_taps * partial_ld + f0 : nullptr;
     TapTable<T, T>& table = tables[tid];
     int64_t pending = 0;  // pixels in the partial sums
     for (int64_t row = 0; row < rows; ++row) {
       const T* dy_row = dy + row * to.row_elements() + f0;
       for (const AxisRun& run : plan.runs) {
-        table.set_rows(plan, to.coordinates(row), x + c0, from, partial.data() + f0, f);
-        table.set_columns(plan, run, c, f);
+        table.set_rows(plan, to.coordinates(row), x + c0, from, partial + f0, partial_ld);
+        table.set_columns(plan, run, c, partial_ld);
         for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
           const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
           ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
-                                   dy_row + (run.first + j * run.step) * f, partial_db_share);
+                                   dy_row + (run.first + j * run.step) * f, partial_db);
           table.advance_sources(pixels * run.source_step * c);
           pending += pixels;
           if (pending >= kPixelsPerPartialSum) {
@@ -233,10 +245,12 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
     add_partial_sums_to_total();
 
     for (int64_t tap = 0; tap < kernel_taps; ++tap) {
-      for (int64_t k = tap * f + f0; k < tap * f + f1; ++k) dw[k] = static_cast<T>(total[k]);
+      const double* t = total + tap * total_ld + f0;
+      std::transform(t, t + width, dw + tap * f + f0, [](double v) { return static_cast<T>(v); });
     }
     if (db) {
-      for (int64_t k = f0; k < f1; ++k) db[k] = static_cast<T>(total_db[k]);
+      const double* t = total + kernel_taps * total_ld + f0;
+      std::transform(t, t + width, db + f0, [](double v) { return static_cast<T>(v); });
     }
   });
 }

@@ -1,5 +1,5 @@
 // Which source pixels, through which kernel offsets, feed each destination pixel of a convolution, one
-// spatial axis at a time, with padding resolved by index mapping (source_index) — the direct kernels'
+// spatial axis at a time, with padding resolved by index mapping (source_index): the direct kernels'
 // alternative to im2col (see ops/depthwise.cc).
 //
 //   forward:        the destination is an output index o; its taps are the pairs

@@ -1,7 +1,7 @@
 // AVX2/FMA depthwise kernels (the contract is in kernels/dwconv_ukernel.h), vectorised over channels.
 //
-// The loads, not the FMAs, bound these kernels (two vector loads per cycle), so each path is built to
-// make a loaded vector serve several FMAs:
+// Loads, not FMAs, bound these kernels (about two vector loads per cycle on the Zen 3 they were tuned
+// on), so each path makes a loaded vector serve several FMAs:
 //
 //   sliding (forward, backward data): when a call's 3, 5 or 7 columns read consecutive source pixels
 //     (stride 1 along W, no dilation: the interior of every common depthwise layer), a tile of 8 pixels
@@ -10,9 +10,12 @@
 //   general (forward, backward data): a tile of 4 pixels x 2 vectors (4 x 16 floats, 4 x 8 doubles)
 //     walks the taps; each tap's weight vectors serve the 4 pixels.
 //   backward weights, sliding: one kernel row's 3, 5 or 7 accumulators stay in registers while the
-//     pixels stream past, the source pixels held in a register window: 2 loads per 3 to 7 FMAs.
+//     pixels stream past, the source pixels held in a register window: 2 loads per 3 to 7 FMAs (two
+//     vectors at a time for 3 columns, for twice the independent FMA chains).
 //   backward weights, general: up to 9 taps accumulate in registers, each dy vector serving 9 FMAs.
 //
+// Every path walks pixel tiles outermost and all channels within a tile, so that sources and
+// destinations are read and written in address order and each cache line is used up while in L1.
 // The two paths of an op do the same FMAs in the same order, so a value does not depend on which one
 // computed it. Channel tails use masked loads and stores with the same per-lane arithmetic as full
 // vectors, so a channel's result does not depend on where a call's channel range starts. A channel
@@ -61,6 +64,22 @@ bool columns_are_consecutive(const DwconvTaps<T, Weight>& taps, std::int64_t src
     if (taps.column_src[k] != taps.column_src[0] + k * src_stride) return false;
   }
   return true;
+}
+
+// Requests `count` pixels, `stride` elements apart from `first`, one cache line each. The kernels call it
+// for the newest source row (the last: the one no earlier destination row has read, which comes from
+// memory rather than L2) of the tile after the current one, from every other channel vector (a line holds
+// two): spread over the tile's work, the requests keep memory busy while it computes, where the
+// hardware prefetchers, seeing the tile's strided walk, fall behind.
+template <class T>
+inline void prefetch_pixels(const T* first, std::int64_t stride, int count) {
+  for (int p = 0; p < count; ++p) _mm_prefetch(reinterpret_cast<const char*>(first + p * stride), _MM_HINT_T0);
+}
+
+// True for the channel vectors that issue the prefetches: every other one.
+template <class S>
+inline bool prefetches(std::int64_t c) {
+  return c % (2 * S::lanes) == 0;
 }
 
 // ---- forward / backward data: dst[j, c] = act(sum_t src_t[j, c] * w_t[c] + bias[c]) -------------------
@@ -147,6 +166,9 @@ struct SlidingTile {
       using Vec = typename S::V;
       const auto& taps = a.taps;
       const std::int64_t ss = a.run.src_stride;
+      if (taps.rows > 0 && j + 2 * P <= a.run.pixels && prefetches<S>(c)) {  // the next tile's new pixels
+        prefetch_pixels(taps.row_src[taps.rows - 1] + taps.column_src[0] + (j + P + K - 1) * ss + c, ss, P);
+      }
       Vec acc[P][1];
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) acc[p][0] = S::zero();
@@ -173,8 +195,6 @@ constexpr int kGeneralPixels = 4;
 // 8 pixels: 8 accumulators + K weights + 1 source; 6 for K = 7, to stay within 16 registers.
 constexpr int sliding_pixels(int columns) { return columns <= 5 ? 8 : 6; }
 
-// Pixel tiles outermost, all channels within a tile: the run's sources and destinations are then
-// read and written in address order, which the hardware prefetchers follow.
 template <class S, int K>
 void gather_sliding(const GatherArgs<S>& a) {
   constexpr int P = sliding_pixels(K);
@@ -224,11 +244,9 @@ void dwconv_backward_data(const DwconvRun& run, const DwconvTaps<typename S::T, 
 
 // ---- backward weights: dw_t[c] += sum_j x_t[j, c] * dy[j, c], db[c] += sum_j dy[j, c] ----------------
 //
-// Pixel tiles outermost, as in the gather: a tile's sources and dy are read in address order, and
-// every line is used up (all its channels) while it is in L1. Within a tile, each tap's sum over the
-// tile's pixels stays in registers and is then added to dw_t.
+// Within a pixel tile, each tap's sum over the tile's pixels stays in registers, then joins dw_t.
 
-constexpr std::int64_t kWeightTilePixels = 8;
+constexpr int kWeightTilePixels = 16;
 
 template <class S>
 struct WeightArgs {
@@ -364,6 +382,13 @@ struct SlidingWeights {
   struct Block {
     static void run(std::int64_t c, Lanes<S, kMasked> lanes, const WeightArgs<S>& a, std::int64_t j0,
                     std::int64_t count) {
+      constexpr int P = kWeightTilePixels;
+      if (j0 + 2 * P <= a.run.pixels && (V == 2 || prefetches<S>(c))) {  // the next tile's new pixels, dy
+        const auto& taps = a.taps;
+        const std::int64_t ss = a.run.src_stride, ds = a.run.dst_stride;
+        prefetch_pixels(taps.row_src[taps.rows - 1] + taps.column_src[0] + (j0 + P + K - 1) * ss + c, ss, P);
+        prefetch_pixels(a.dy + (j0 + P) * ds + c, ds, P);
+      }
       for (std::int64_t r = 0; r < a.taps.rows; ++r) {
         if (r == 0 && a.db) weight_row_sliding<S, K, V, true>(a, j0, count, r, c, lanes);
         else weight_row_sliding<S, K, V, false>(a, j0, count, r, c, lanes);
@@ -376,7 +401,7 @@ struct SlidingWeights {
 template <class S, int kVectors, template <int, bool> class Body>
 void weight_tiles(const WeightArgs<S>& a) {
   for (std::int64_t j0 = 0; j0 < a.run.pixels; j0 += kWeightTilePixels) {
-    const std::int64_t count = std::min(kWeightTilePixels, a.run.pixels - j0);
+    const std::int64_t count = std::min<std::int64_t>(kWeightTilePixels, a.run.pixels - j0);
     for_channel_blocks<S, kVectors, Body>(a.run.channels, a, j0, count);
   }
 }

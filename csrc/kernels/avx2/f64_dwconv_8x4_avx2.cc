@@ -2,5 +2,5 @@
 #include "kernels/dwconv_ukernel.h"
 
 namespace convkit {
-const DwconvUkernel<float> f32_dwconv_4x16_avx2 = avx2::dwconv_kernel<avx2::F32x8>("f32-dwconv-4x16-avx2");
+const DwconvUkernel<double> f64_dwconv_8x4_avx2 = avx2::dwconv_kernel<avx2::F64x4>("f64-dwconv-8x4-avx2");
 }  // namespace convkit
