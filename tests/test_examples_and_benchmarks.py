@@ -18,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_quickstart_example():
     out = run(str(ROOT / "examples" / "quickstart.py"), "--size", "64").stdout
-    assert "matmul 64x64" in out and "relu(x @ w + bias)" in out
+    assert "matmul 64x64" in out and "relu(x @ w + bias)" in out and "conv2d 3x3 16->32" in out
 
 
 def test_gemm_benchmark_quick_json():
