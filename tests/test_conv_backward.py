@@ -13,7 +13,7 @@ import convkit
 from convkit import ops
 from convkit.reference import conv_backward_reference, conv_transpose_reference
 
-GEMM_KERNELS = [(k.name, np.float32 if k.dtype == "float32" else np.float64) for k in available_kernels("gemm")]
+GEMM_KERNELS = [(k.name, np.float32 if k.dtype == "f32" else np.float64) for k in available_kernels("gemm")]
 
 
 def random(rng, shape, dtype):
