@@ -14,8 +14,12 @@ from ._composite import (
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
 from ._gemm import gemm, matmul
+from ._norm import NormStats, batch_norm, batch_norm_backward
 
 __all__ = [
+    "NormStats",
+    "batch_norm",
+    "batch_norm_backward",
     "conv",
     "conv1d",
     "conv2d",

@@ -1,0 +1,191 @@
+"""Normalization ops: against the float64 references, gradients by finite differences, BatchNorm's
+training/inference semantics and running statistics, accuracy on large-mean inputs, thread-count
+independence, argument checks."""
+import numpy as np
+import pytest
+from conv_testing import check_by_finite_differences
+from hypothesis import given
+from hypothesis import strategies as st
+
+import convkit
+from convkit import ops
+from convkit.reference import batch_norm_reference
+
+DTYPES = [np.float32, np.float64]
+
+
+def assert_close_to_reference(y, ref, dtype):
+    """float32 results are rounded once from double arithmetic; float64 ones carry a few ulps."""
+    assert y.dtype == dtype
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+
+
+@st.composite
+def channels_last_shapes(draw, min_batch=1):
+    rank = draw(st.integers(0, 3))
+    spatial = tuple(draw(st.integers(1, 6 if rank < 3 else 4)) for _ in range(rank))
+    return (draw(st.integers(min_batch, 4)), *spatial, draw(st.integers(1, 11)))
+
+
+def affine_params(rng, channels, dtype, given_):
+    if not given_:
+        return None, None
+    return rng.standard_normal(channels).astype(dtype), rng.standard_normal(channels).astype(dtype)
+
+
+# ---- BatchNorm ------------------------------------------------------------------------------------------
+
+
+@given(shape=channels_last_shapes(), dtype=st.sampled_from(DTYPES), affine=st.booleans(), seed=st.integers(0, 2**31))
+def test_batch_norm_matches_reference(shape, dtype, affine, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    if x.size // shape[-1] < 2:
+        x = np.concatenate([x, x + 1], axis=0)
+    gamma, beta = affine_params(rng, shape[-1], dtype, affine)
+    y, stats = ops.batch_norm(x, gamma, beta)
+    assert_close_to_reference(y, batch_norm_reference(x, gamma, beta), dtype)
+    axes = tuple(range(x.ndim - 1))
+    np.testing.assert_allclose(stats.mean, x.astype(np.float64).mean(axis=axes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stats.inv_std, 1 / np.sqrt(x.astype(np.float64).var(axis=axes) + 1e-5), rtol=1e-10)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(5, 3), (3, 4, 2), (2, 3, 2, 3), (2, 2, 2, 3, 2)])
+def test_batch_norm_backward_by_finite_differences(training, shape):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    running = dict(running_mean=rng.standard_normal(shape[-1]), running_var=rng.uniform(0.5, 2, shape[-1]))
+    options = dict(training=training) if training else dict(training=False, **running)
+
+    def forward(x, gamma, beta):
+        return ops.batch_norm(x, gamma, beta, **{k: np.copy(v) if isinstance(v, np.ndarray) else v
+                                                  for k, v in options.items()})[0]
+
+    def backward(dy):
+        _, stats = ops.batch_norm(x, gamma, beta, **options)
+        return ops.batch_norm_backward(dy, x, gamma, *stats, training=training)
+
+    check_by_finite_differences(forward, backward, [x, gamma, beta], rng)
+
+
+def test_batch_norm_without_affine_backward_gives_gradients_of_implied_gamma_and_beta():
+    rng = np.random.default_rng(2)
+    x, dy = rng.standard_normal((6, 3, 4)), rng.standard_normal((6, 3, 4))
+    _, stats = ops.batch_norm(x)
+    dx, dgamma, dbeta = ops.batch_norm_backward(dy, x, None, *stats)
+    ones = np.ones(4)
+    _, stats1 = ops.batch_norm(x, ones, 0 * ones)
+    dx1, dgamma1, dbeta1 = ops.batch_norm_backward(dy, x, ones, *stats1)
+    np.testing.assert_array_equal(dx, dx1)
+    np.testing.assert_array_equal(dgamma, dgamma1)
+    np.testing.assert_array_equal(dbeta, dbeta1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_running_statistics_follow_pytorch_convention_step_by_step(dtype):
+    rng = np.random.default_rng(3)
+    channels, momentum, eps = 3, 0.25, 1e-3
+    running_mean = np.zeros(channels, dtype=dtype)
+    running_var = np.ones(channels, dtype=dtype)
+    expected_mean, expected_var = np.zeros(channels), np.ones(channels)
+    for step in range(4):
+        x = (rng.standard_normal((4, 5, channels)) * (step + 1) + step).astype(dtype)
+        y, _ = ops.batch_norm(x, running_mean=running_mean, running_var=running_var, momentum=momentum, eps=eps)
+        # Training normalises with the batch's biased variance ...
+        assert_close_to_reference(y, batch_norm_reference(x, eps=eps), dtype)
+        # ... and the running variance moves towards the unbiased one.
+        batch = x.astype(np.float64).reshape(-1, channels)
+        expected_mean = (1 - momentum) * expected_mean + momentum * batch.mean(axis=0)
+        expected_var = (1 - momentum) * expected_var + momentum * batch.var(axis=0, ddof=1)
+        tol = 1e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(running_mean, expected_mean, rtol=tol, atol=tol)
+        np.testing.assert_allclose(running_var, expected_var, rtol=tol, atol=tol)
+    # Inference uses the running statistics and leaves them alone.
+    x = rng.standard_normal((2, 5, channels)).astype(dtype)
+    saved = running_mean.copy(), running_var.copy()
+    y, stats = ops.batch_norm(x, running_mean=running_mean, running_var=running_var, training=False, eps=eps)
+    assert_close_to_reference(y, batch_norm_reference(x, eps=eps, running_mean=running_mean,
+                                                      running_var=running_var), dtype)
+    np.testing.assert_array_equal(running_mean, saved[0])
+    np.testing.assert_array_equal(running_var, saved[1])
+    np.testing.assert_array_equal(stats.mean, running_mean.astype(np.float64))
+
+
+def test_batch_norm_defaults_are_pytorch_momentum_and_eps():
+    x = np.arange(12.0).reshape(6, 2)
+    running_mean, running_var = np.zeros(2), np.ones(2)
+    _, stats = ops.batch_norm(x, running_mean=running_mean, running_var=running_var)
+    np.testing.assert_allclose(running_mean, 0.1 * x.mean(axis=0))
+    np.testing.assert_allclose(running_var, 0.9 + 0.1 * x.var(axis=0, ddof=1))
+    np.testing.assert_allclose(stats.inv_std, 1 / np.sqrt(x.var(axis=0) + 1e-5))
+
+
+@pytest.mark.parametrize("dtype,offset,var_tol", [(np.float32, 1e4, 1e-12), (np.float64, 1e8, 1e-9)])
+def test_batch_norm_statistics_are_accurate_for_large_means(dtype, offset, var_tol):
+    rng = np.random.default_rng(4)
+    x = (offset + rng.standard_normal((16, 40, 40, 3))).astype(dtype)
+    y, stats = ops.batch_norm(x, eps=0.0)
+    # x - offset is exact, and normalization does not see a shift: the reference works on small values,
+    # where even its plain float64 sums are accurate.
+    centered = x.astype(np.float64) - offset
+    var = centered.reshape(-1, 3).var(axis=0)
+    np.testing.assert_allclose(1 / stats.inv_std**2, var, rtol=var_tol)
+    np.testing.assert_allclose(y, batch_norm_reference(centered, eps=0.0), atol=2e-6 if dtype == np.float32 else 1e-7)
+
+
+# ---- Shared: thread-count independence, argument checks ------------------------------------------------
+
+
+def run_with_threads(threads, f):
+    convkit.set_num_threads(threads)
+    return f()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_is_bit_identical_for_any_thread_count(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 37, 29, 24)).astype(dtype)  # several statistics blocks per channel
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    gamma, beta = affine_params(rng, 24, dtype, True)
+
+    def run():
+        y, stats = ops.batch_norm(x, gamma, beta)
+        return (y, *stats, *ops.batch_norm_backward(dy, x, gamma, *stats))
+
+    results = [run_with_threads(t, run) for t in (1, 2, 3, 4)]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(momentum=1.5), "momentum.*1.5"),
+    (dict(momentum=True), "momentum.*True"),
+    (dict(eps=-1.0), "eps.*-1.0"),
+    (dict(gamma=np.ones(2)), r"gamma.*\(3,\).*\(2,\)"),
+    (dict(training=False), "running_mean and running_var"),
+    (dict(training=1), "training.*1"),
+    (dict(running_mean=np.zeros(4)), r"running_mean.*\(3,\).*\(4,\)"),
+    (dict(running_var=[1.0, 1.0, 1.0]), "running_var.*numpy array"),
+])
+def test_batch_norm_rejects_bad_arguments(kwargs, match):
+    x = np.ones((4, 2, 3))
+    gamma = kwargs.pop("gamma", None)
+    with pytest.raises((ValueError, TypeError), match=match):
+        ops.batch_norm(x, gamma, **kwargs)
+
+
+def test_batch_norm_rejects_bad_inputs():
+    with pytest.raises(ValueError, match=r"x.*at least 2 axes.*\(3,\)"):
+        ops.batch_norm(np.ones(3))
+    with pytest.raises(ValueError, match=r"more than one value per channel.*\(1, 1, 3\)"):
+        ops.batch_norm(np.ones((1, 1, 3)))
+    with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
+        ops.batch_norm(np.ones((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"dy must have x's shape \(2, 3\), got \(3, 2\)"):
+        ops.batch_norm_backward(np.ones((3, 2)), np.ones((2, 3)), None, np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"inv_std must have shape \(3,\), got \(2,\)"):
+        ops.batch_norm_backward(np.ones((2, 3)), np.ones((2, 3)), None, np.zeros(3), np.ones(2))
