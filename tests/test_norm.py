@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 import convkit
 from convkit import ops
-from convkit.reference import batch_norm_reference
+from convkit.reference import (
+    batch_norm_reference,
+    group_norm_reference,
+    instance_norm_reference,
+    layer_norm_reference,
+)
 
 DTYPES = [np.float32, np.float64]
 
@@ -136,6 +141,104 @@ def test_batch_norm_statistics_are_accurate_for_large_means(dtype, offset, var_t
     np.testing.assert_allclose(y, batch_norm_reference(centered, eps=0.0), atol=2e-6 if dtype == np.float32 else 1e-7)
 
 
+# ---- LayerNorm, GroupNorm, InstanceNorm ---------------------------------------------------------------
+
+
+@st.composite
+def grouped_cases(draw):
+    """(kind, shape, parameter): parameter is normalized_ndim (layer), groups (group) or None (instance)."""
+    kind = draw(st.sampled_from(["layer", "group", "instance"]))
+    shape = draw(channels_last_shapes(min_batch=0))
+    if kind == "layer":
+        return kind, shape, draw(st.integers(1, len(shape)).filter(lambda k: 0 not in shape[len(shape) - k:]))
+    if kind == "group":
+        groups = draw(st.integers(1, 4))
+        return kind, (*shape[:-1], groups * draw(st.integers(1, 3))), groups
+    return kind, shape, None
+
+
+def affine_shape(kind, shape, parameter):
+    return shape[len(shape) - parameter:] if kind == "layer" else shape[-1:]
+
+
+def grouped_forward(kind, parameter, x, gamma, beta, **kw):
+    if kind == "layer":
+        return ops.layer_norm(x, parameter, gamma, beta, **kw)
+    if kind == "group":
+        return ops.group_norm(x, parameter, gamma, beta, **kw)
+    return ops.instance_norm(x, gamma, beta, **kw)
+
+
+def grouped_backward(kind, parameter, dy, x, gamma, stats):
+    if kind == "layer":
+        return ops.layer_norm_backward(dy, x, parameter, gamma, *stats)
+    if kind == "group":
+        return ops.group_norm_backward(dy, x, parameter, gamma, *stats)
+    return ops.instance_norm_backward(dy, x, gamma, *stats)
+
+
+def grouped_reference(kind, parameter, x, gamma, beta, **kw):
+    if kind == "layer":
+        return layer_norm_reference(x, parameter, gamma, beta, **kw)
+    if kind == "group":
+        return group_norm_reference(x, parameter, gamma, beta, **kw)
+    return instance_norm_reference(x, gamma, beta, **kw)
+
+
+@given(case=grouped_cases(), dtype=st.sampled_from(DTYPES), affine=st.booleans(), seed=st.integers(0, 2**31))
+def test_grouped_norms_match_reference(case, dtype, affine, seed):
+    kind, shape, parameter = case
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
+    gamma = beta = None
+    if affine:
+        params_shape = affine_shape(kind, shape, parameter)
+        gamma, beta = (rng.standard_normal(params_shape).astype(dtype) for _ in range(2))
+    y, stats = grouped_forward(kind, parameter, x, gamma, beta, eps=1e-3)
+    assert y.shape == x.shape
+    assert_close_to_reference(y, grouped_reference(kind, parameter, x, gamma, beta, eps=1e-3), dtype)
+    assert stats.mean.dtype == stats.inv_std.dtype == np.float64
+
+
+@pytest.mark.parametrize("kind,shape,parameter", [
+    ("layer", (3, 4), 1), ("layer", (2, 3, 2, 3), 2), ("layer", (2, 2, 3), 3),
+    ("group", (2, 3, 6), 3), ("group", (2, 2, 2, 4), 2), ("group", (3, 4), 2), ("group", (2, 2, 2, 2, 4), 1),
+    ("instance", (2, 5, 3), None), ("instance", (2, 2, 3, 2), None),
+])
+def test_grouped_norm_backward_by_finite_differences(kind, shape, parameter):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape)
+    params_shape = affine_shape(kind, shape, parameter)
+    gamma, beta = rng.standard_normal(params_shape), rng.standard_normal(params_shape)
+
+    def forward(x, gamma, beta):
+        return grouped_forward(kind, parameter, x, gamma, beta)[0]
+
+    def backward(dy):
+        return grouped_backward(kind, parameter, dy, x, gamma, grouped_forward(kind, parameter, x, gamma, beta)[1])
+
+    check_by_finite_differences(forward, backward, [x, gamma, beta], rng)
+
+
+def test_statistics_shapes():
+    x = np.random.default_rng(7).standard_normal((2, 3, 4, 6))
+    assert ops.layer_norm(x, 2)[1].mean.shape == (2, 3)
+    assert ops.group_norm(x, 3)[1].inv_std.shape == (2, 3)
+    assert ops.instance_norm(x)[1].mean.shape == (2, 6)
+    assert ops.batch_norm(x)[1].mean.shape == (6,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_group_and_layer_norm_are_accurate_for_large_means(dtype):
+    rng = np.random.default_rng(8)
+    x = (1e4 + rng.standard_normal((2, 30, 30, 8))).astype(dtype)
+    centered = x.astype(np.float64) - 1e4
+    np.testing.assert_allclose(ops.group_norm(x, 2, eps=0.0)[0], group_norm_reference(centered, 2, eps=0.0),
+                               atol=2e-6 if dtype == np.float32 else 1e-10)
+    np.testing.assert_allclose(ops.layer_norm(x, 3, eps=0.0)[0], layer_norm_reference(centered, 3, eps=0.0),
+                               atol=2e-6 if dtype == np.float32 else 1e-10)
+
+
 # ---- Shared: thread-count independence, argument checks ------------------------------------------------
 
 
@@ -159,6 +262,46 @@ def test_batch_norm_is_bit_identical_for_any_thread_count(dtype):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind,parameter", [("layer", 2), ("group", 4), ("instance", None)])
+def test_grouped_norms_are_bit_identical_for_any_thread_count(kind, parameter):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 41, 23, 16)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    params_shape = affine_shape(kind, x.shape, parameter)
+    gamma, beta = (rng.standard_normal(params_shape).astype(np.float32) for _ in range(2))
+
+    def run():
+        y, stats = grouped_forward(kind, parameter, x, gamma, beta)
+        return (y, *stats, *grouped_backward(kind, parameter, dy, x, gamma, stats))
+
+    results = [run_with_threads(t, run) for t in (1, 2, 3)]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_grouped_norms_reject_bad_arguments():
+    x = np.ones((2, 3, 6))
+    with pytest.raises(ValueError, match="groups must divide the 6 channels of x, got 4"):
+        ops.group_norm(x, 4)
+    with pytest.raises(ValueError, match="groups must be >= 1, got 0"):
+        ops.group_norm(x, 0)
+    with pytest.raises(TypeError, match="groups must be an int, got 2.0"):
+        ops.group_norm(x, 2.0)
+    with pytest.raises(ValueError, match="normalized_ndim must be <= x.ndim = 3, got 4"):
+        ops.layer_norm(x, 4)
+    with pytest.raises(ValueError, match=r"gamma must have shape \(3, 6\), got \(6,\)"):
+        ops.layer_norm(x, 2, np.ones(6))
+    with pytest.raises(ValueError, match=r"beta must have shape \(6,\), got \(3,\)"):
+        ops.instance_norm(x, None, np.ones(3))
+    with pytest.raises(ValueError, match=r"eps must be >= 0, got -0.5"):
+        ops.group_norm(x, 2, eps=-0.5)
+    with pytest.raises(ValueError, match=r"mean must have shape \(2, 3\), got \(2, 6\)"):
+        ops.group_norm_backward(x, x, 3, None, np.zeros((2, 6)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"x must have a non-empty last axis, got shape \(2, 0\)"):
+        ops.instance_norm(np.ones((2, 0)))
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -14,7 +14,17 @@ from ._composite import (
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
 from ._gemm import gemm, matmul
-from ._norm import NormStats, batch_norm, batch_norm_backward
+from ._norm import (
+    NormStats,
+    batch_norm,
+    batch_norm_backward,
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 
 __all__ = [
     "NormStats",
@@ -30,6 +40,12 @@ __all__ = [
     "flattened_conv2d",
     "flattened_conv2d_backward",
     "gemm",
+    "group_norm",
+    "group_norm_backward",
+    "instance_norm",
+    "instance_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "matmul",
     "separable_conv",
     "separable_conv_backward",

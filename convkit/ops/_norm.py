@@ -23,9 +23,12 @@ class NormStats(NamedTuple):
 
 
 def _check_data(x, name: str, min_ndim: int) -> np.ndarray:
+    """x with at least min_ndim axes, the last one (the channels, or the last normalized axis) not empty."""
     x = as_float_array(x, name)
     if x.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} axes, got shape {x.shape}")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis, got shape {x.shape}")
     return x
 
 
@@ -151,7 +154,7 @@ def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None,
     channels = x.shape[-1]
     running_mean = _check_running(running_mean, "running_mean", channels)
     running_var = _check_running(running_var, "running_var", channels)
-    count = x.size // channels if channels else 0
+    count = x.size // channels
     view = (1, count, channels, 1)
     if not training:
         if running_mean is None or running_var is None:
@@ -182,6 +185,83 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, *, training: bool = True):
     x = _check_data(x, "x", 2)
     training = check_bool(training, "training")
     channels = x.shape[-1]
-    count = x.size // channels if channels else 0
+    count = x.size // channels
     return _grouped_backward(dy, x, (1, count, channels, 1), (channels,), gamma, mean, inv_std, (channels,),
                              batch_statistics=training)
+
+
+# ---- LayerNorm, GroupNorm, InstanceNorm ----------------------------------------------------------------
+
+
+def _check_normalized_ndim(normalized_ndim, x: np.ndarray) -> int:
+    normalized_ndim = check_positive_int(normalized_ndim, "normalized_ndim")
+    if normalized_ndim > x.ndim:
+        raise ValueError(f"normalized_ndim must be <= x.ndim = {x.ndim}, got {normalized_ndim}")
+    return normalized_ndim
+
+
+def _layer_view(x: np.ndarray, normalized_ndim: int) -> tuple[tuple, tuple, tuple]:
+    """(N, P, G, Cg) view, statistics shape and affine shape of a layer norm over the last axes."""
+    leading, normalized = x.shape[:x.ndim - normalized_ndim], x.shape[x.ndim - normalized_ndim:]
+    if 0 in normalized:
+        raise ValueError(f"layer_norm needs non-empty normalized axes, got {normalized} of x's shape {x.shape}")
+    return (int(np.prod(leading)), 1, 1, int(np.prod(normalized))), leading, normalized
+
+
+def layer_norm(x, normalized_ndim: int, gamma=None, beta=None, eps: float = 1e-5) -> tuple[np.ndarray, NormStats]:
+    """Layer normalization over the last `normalized_ndim` axes of x (PyTorch's LayerNorm with
+    normalized_shape = x.shape[-normalized_ndim:]). gamma, beta: that shape, or None (1 and 0).
+    Returns (y, NormStats) with statistics of shape x.shape[:-normalized_ndim]."""
+    x = _check_data(x, "x", 1)
+    normalized_ndim = _check_normalized_ndim(normalized_ndim, x)
+    view, stats_shape, affine_shape = _layer_view(x, normalized_ndim)
+    y, stats, _ = _grouped_forward(x, view, stats_shape, gamma, beta, eps, affine_shape)
+    return y, stats
+
+
+def layer_norm_backward(dy, x, normalized_ndim: int, gamma, mean, inv_std):
+    """(dx, dgamma, dbeta) of layer_norm, from the NormStats it returned; gamma None means 1."""
+    x = _check_data(x, "x", 1)
+    normalized_ndim = _check_normalized_ndim(normalized_ndim, x)
+    view, stats_shape, affine_shape = _layer_view(x, normalized_ndim)
+    return _grouped_backward(dy, x, view, stats_shape, gamma, mean, inv_std, affine_shape)
+
+
+def _group_view(x: np.ndarray, groups) -> tuple[int, tuple]:
+    """groups, checked against x (N, *spatial, C), and the (N, P, G, Cg) view of a group norm."""
+    groups = check_positive_int(groups, "groups")
+    channels = x.shape[-1]
+    if channels % groups:
+        raise ValueError(f"groups must divide the {channels} channels of x, got {groups}")
+    return groups, (x.shape[0], int(np.prod(x.shape[1:-1])), groups, channels // groups)
+
+
+def group_norm(x, groups: int, gamma=None, beta=None, eps: float = 1e-5) -> tuple[np.ndarray, NormStats]:
+    """Group normalization of x (N, *spatial, C), 0 to 3 spatial axes: per sample, statistics over the
+    spatial axes and each group of C / groups consecutive channels. gamma, beta: (C,) or None.
+    Returns (y, NormStats) with statistics of shape (N, groups)."""
+    x = _check_data(x, "x", 2)
+    groups, view = _group_view(x, groups)
+    y, stats, _ = _grouped_forward(x, view, (x.shape[0], groups), gamma, beta, eps, (x.shape[-1],))
+    return y, stats
+
+
+def group_norm_backward(dy, x, groups: int, gamma, mean, inv_std):
+    """(dx, dgamma, dbeta) of group_norm, from the NormStats it returned; gamma None means 1."""
+    x = _check_data(x, "x", 2)
+    groups, view = _group_view(x, groups)
+    return _grouped_backward(dy, x, view, (x.shape[0], groups), gamma, mean, inv_std, (x.shape[-1],))
+
+
+def instance_norm(x, gamma=None, beta=None, eps: float = 1e-5) -> tuple[np.ndarray, NormStats]:
+    """Instance normalization of x (N, *spatial, C): per sample and channel, statistics over the spatial
+    axes (group_norm with one channel per group). gamma, beta: (C,) or None. Returns (y, NormStats) with
+    statistics of shape (N, C)."""
+    x = _check_data(x, "x", 2)
+    return group_norm(x, x.shape[-1], gamma, beta, eps)
+
+
+def instance_norm_backward(dy, x, gamma, mean, inv_std):
+    """(dx, dgamma, dbeta) of instance_norm, from the NormStats it returned; gamma None means 1."""
+    x = _check_data(x, "x", 2)
+    return group_norm_backward(dy, x, x.shape[-1], gamma, mean, inv_std)
