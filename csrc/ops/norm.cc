@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/checked_math.h"
-#include "core/threading.h"
+#include "ops/parallel_shares.h"
 
 namespace convkit {
 namespace {
@@ -49,15 +49,13 @@ struct BlockPlan {
   int64_t end_pixel(int64_t task) const { return std::min(pixels, first_pixel(task) + block_pixels); }
 };
 
-// Runs task(index, scratch) for each index in [0, count), the indices split in contiguous shares over the
-// threads. scratch is a per-thread vector of scratch_size doubles.
+// Runs task(index, scratch) for each task index, the indices split in contiguous shares over the threads
+// (ops/parallel_shares.h). scratch is a per-thread vector of scratch_size doubles.
 template <class Task>
-void for_each_task(int64_t count, int64_t scratch_size, Task&& task) {
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(count, 1)));
-  run_parallel(threads, [&](int member, int team) {
+void for_each_task(const BlockPlan& plan, int64_t channels, int64_t scratch_size, Task&& task) {
+  for_each_share(plan.tasks, plan.block_pixels * channels, [&](int64_t begin, int64_t end) {
     std::vector<double> scratch(static_cast<std::size_t>(scratch_size));
-    const int64_t end = share_start(count, member + 1, team);
-    for (int64_t i = share_start(count, member, team); i < end; ++i) task(i, scratch.data());
+    for (int64_t i = begin; i < end; ++i) task(i, scratch.data());
   });
 }
 
@@ -66,13 +64,10 @@ void for_each_task(int64_t count, int64_t scratch_size, Task&& task) {
 // the row's sample. Each row is written by one thread only: any thread count gives the same bits.
 template <class LoadSample, class Row>
 void for_each_row(const NormLayout& l, int64_t scratch_size, LoadSample&& load_sample, Row&& row) {
-  const int64_t rows = l.samples * l.pixels;
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1)));
-  run_parallel(threads, [&](int member, int team) {
+  for_each_share(l.samples * l.pixels, l.channels(), [&](int64_t begin, int64_t end) {
     std::vector<double> scratch(static_cast<std::size_t>(scratch_size));
     int64_t loaded_sample = -1;
-    const int64_t end = share_start(rows, member + 1, team);
-    for (int64_t r = share_start(rows, member, team); r < end; ++r) {
+    for (int64_t r = begin; r < end; ++r) {
       const int64_t s = r / l.pixels;
       if (s != loaded_sample) load_sample(s, scratch.data());
       loaded_sample = s;
@@ -101,7 +96,7 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   std::vector<double> block_m2(block_mean.size());
 
   // scratch: shift, sum(x - shift), sum((x - shift)^2), each C doubles.
-  for_each_task(plan.tasks, 3 * C, [&](int64_t task, double* scratch) {
+  for_each_task(plan, C, 3 * C, [&](int64_t task, double* scratch) {
     double* shift = scratch;
     double* s1 = scratch + C;
     double* s2 = scratch + 2 * C;
@@ -191,7 +186,7 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
   std::vector<double> block_dy(static_cast<std::size_t>(partial_size));
   std::vector<double> block_dy_xhat(block_dy.size());
   // scratch: the sample's mean spread over its channels.
-  for_each_task(plan.tasks, C, [&](int64_t task, double* center) {
+  for_each_task(plan, C, C, [&](int64_t task, double* center) {
     const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
     double* sum_dy = block_dy.data() + task * C;
     double* sum_dy_xhat = block_dy_xhat.data() + task * C;
