@@ -14,6 +14,7 @@ from convkit.reference import (
     group_norm_reference,
     instance_norm_reference,
     layer_norm_reference,
+    local_response_norm_reference,
 )
 
 DTYPES = [np.float32, np.float64]
@@ -24,6 +25,11 @@ def assert_close_to_reference(y, ref, dtype):
     assert y.dtype == dtype
     tol = 2e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+
+
+def run_with_threads(threads, f):
+    convkit.set_num_threads(threads)
+    return f()
 
 
 @st.composite
@@ -239,12 +245,66 @@ def test_group_and_layer_norm_are_accurate_for_large_means(dtype):
                                atol=2e-6 if dtype == np.float32 else 1e-10)
 
 
-# ---- Shared: thread-count independence, argument checks ------------------------------------------------
+# ---- Local response normalization ----------------------------------------------------------------------
 
 
-def run_with_threads(threads, f):
-    convkit.set_num_threads(threads)
-    return f()
+@given(shape=channels_last_shapes(min_batch=0), size=st.integers(1, 7), dtype=st.sampled_from(DTYPES),
+       options=st.fixed_dictionaries({"alpha": st.floats(1e-4, 2.0), "beta": st.floats(0.1, 1.5),
+                                      "k": st.floats(0.5, 3.0)}),
+       seed=st.integers(0, 2**31))
+def test_local_response_norm_matches_reference(shape, size, dtype, options, seed):
+    x = (np.random.default_rng(seed).standard_normal(shape) * 2).astype(dtype)
+    y = ops.local_response_norm(x, size, **options)
+    assert_close_to_reference(y, local_response_norm_reference(x, size, **options), dtype)
+
+
+def test_local_response_norm_window_is_pytorchs():
+    # size 4: channel c sees c-2 .. c+1 (zero-padded), alpha divided by the size.
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    sums = np.array([1 + 4, 1 + 4 + 9, 1 + 4 + 9 + 16, 4 + 9 + 16 + 25, 9 + 16 + 25])
+    expected = x / (2.0 + 0.5 / 4 * sums) ** 0.75
+    np.testing.assert_allclose(ops.local_response_norm(x, 4, alpha=0.5, beta=0.75, k=2.0), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("shape", [(3, 6), (2, 3, 7), (2, 2, 2, 2, 4)])
+def test_local_response_norm_backward_by_finite_differences(size, shape):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal(shape)
+    options = dict(alpha=0.7, beta=0.8, k=1.5)
+    check_by_finite_differences(lambda x: ops.local_response_norm(x, size, **options),
+                                lambda dy: (ops.local_response_norm_backward(dy, x, size, **options),), [x], rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_local_response_norm_is_bit_identical_for_any_thread_count(dtype):
+    rng = np.random.default_rng(11)
+    x, dy = (rng.standard_normal((4, 27, 27, 96)).astype(dtype) for _ in range(2))
+
+    def run():
+        return ops.local_response_norm(x, 5, k=2.0), ops.local_response_norm_backward(dy, x, 5, k=2.0)
+
+    results = [run_with_threads(t, run) for t in (1, 2, 3)]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_local_response_norm_rejects_bad_arguments():
+    x = np.ones((2, 4))
+    with pytest.raises(ValueError, match="size must be >= 1, got 0"):
+        ops.local_response_norm(x, 0)
+    with pytest.raises(TypeError, match="beta must be a real number, got 'a'"):
+        ops.local_response_norm(x, 3, beta="a")
+    with pytest.raises(ValueError, match="k must be > 0, got 0.0"):
+        ops.local_response_norm(x, 3, k=0.0)
+    with pytest.raises(ValueError, match="alpha must be >= 0, got -1.0"):
+        ops.local_response_norm(x, 3, alpha=-1.0)
+    with pytest.raises(ValueError, match=r"dy must have x's shape \(2, 4\), got \(4,\)"):
+        ops.local_response_norm_backward(np.ones(4), x, 3)
+
+
+# ---- BatchNorm and the grouped norms: thread-count independence, argument checks ------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

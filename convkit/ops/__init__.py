@@ -24,6 +24,8 @@ from ._norm import (
     instance_norm_backward,
     layer_norm,
     layer_norm_backward,
+    local_response_norm,
+    local_response_norm_backward,
 )
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "instance_norm_backward",
     "layer_norm",
     "layer_norm_backward",
+    "local_response_norm",
+    "local_response_norm_backward",
     "matmul",
     "separable_conv",
     "separable_conv_backward",

@@ -265,3 +265,44 @@ def instance_norm_backward(dy, x, gamma, mean, inv_std):
     """(dx, dgamma, dbeta) of instance_norm, from the NormStats it returned; gamma None means 1."""
     x = _check_data(x, "x", 2)
     return group_norm_backward(dy, x, x.shape[-1], gamma, mean, inv_std)
+
+
+# ---- Local response normalization ----------------------------------------------------------------------
+
+
+def _check_lrn_options(size, alpha, beta, k) -> tuple:
+    size = check_positive_int(size, "size")
+    alpha, beta, k = check_real(alpha, "alpha"), check_real(beta, "beta"), check_real(k, "k")
+    # k > 0 and alpha >= 0 keep the scale k + alpha / size * sum(x^2) positive, so y is finite.
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k!r}")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+    return size, alpha, beta, k
+
+
+def local_response_norm(x, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> np.ndarray:
+    """Local response normalization across the channels of x (N, *spatial, C), PyTorch's formula:
+
+        y[c] = x[c] / (k + alpha / size * sum_{j = c - size//2}^{c + (size-1)//2} x[j]^2) ** beta
+
+    channels outside [0, C) counting as zero. AlexNet used size=5, alpha=1e-4, beta=0.75, k=2."""
+    x = _check_data(x, "x", 2)
+    size, alpha, beta, k = _check_lrn_options(size, alpha, beta, k)
+    x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    y2 = np.empty_like(x2)
+    _C.lrn_forward(x2, y2, size, alpha, beta, k)
+    return y2.reshape(x.shape)
+
+
+def local_response_norm_backward(dy, x, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                                 k: float = 1.0) -> np.ndarray:
+    """dx of local_response_norm(x, size, alpha, beta, k) for the output gradient dy."""
+    x = _check_data(x, "x", 2)
+    size, alpha, beta, k = _check_lrn_options(size, alpha, beta, k)
+    dy = _check_dy(dy, x)
+    dtype = common_float_dtype(dy, x)
+    x2 = np.ascontiguousarray(x, dtype=dtype).reshape(-1, x.shape[-1])
+    dx2 = np.empty_like(x2)
+    _C.lrn_backward(np.ascontiguousarray(dy, dtype=dtype).reshape(x2.shape), x2, dx2, size, alpha, beta, k)
+    return dx2.reshape(x.shape)

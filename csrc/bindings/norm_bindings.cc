@@ -1,5 +1,6 @@
-// Bindings of the normalization drivers (ops/norm.h). Arrays arrive as the drivers' 4-D view
-// (N, P, G, Cg), C-contiguous; statistics are float64 (N, G) arrays whatever the data's dtype.
+// Bindings of the normalization drivers (ops/norm.h, ops/lrn.h). Arrays arrive C-contiguous as the drivers'
+// views: 4-D (N, P, G, Cg) for normalization by statistics, whose statistics are float64 (N, G) arrays
+// whatever the data's dtype, and 2-D (R, C) for local response normalization.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -8,6 +9,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/module.h"
+#include "ops/lrn.h"
 #include "ops/norm.h"
 
 namespace convkit::bindings {
@@ -106,6 +108,28 @@ void backward(const py::array& dy, const py::array& x, py::array& mean, py::arra
   norm_backward<T>(l, dyd, xd, md, sd, gd, batch_statistics, dxd, dgd, dbd);
 }
 
+template <class T>
+void lrn(const py::array& x, py::array& y, const LrnOptions& o) {
+  require_c_contiguous(x, "x", 2);
+  require_same_shape(x, y, "y");
+  const T* xd = data_of<T>(x, "x");
+  T* yd = writeable_data<T>(y, "y");
+  py::gil_scoped_release release;
+  lrn_forward<T>(x.shape(0), x.shape(1), o, xd, yd);
+}
+
+template <class T>
+void lrn_gradient(const py::array& dy, const py::array& x, py::array& dx, const LrnOptions& o) {
+  require_c_contiguous(x, "x", 2);
+  require_same_shape(x, dy, "dy");
+  require_same_shape(x, dx, "dx");
+  const T* dyd = data_of<T>(dy, "dy");
+  const T* xd = data_of<T>(x, "x");
+  T* dxd = writeable_data<T>(dx, "dx");
+  py::gil_scoped_release release;
+  lrn_backward<T>(x.shape(0), x.shape(1), o, dyd, xd, dxd);
+}
+
 // Runs f<float> or f<double> by x's dtype; the typed function checks the other arrays.
 template <class Float, class Double>
 void by_dtype(const py::array& x, Float&& f32, Double&& f64) {
@@ -147,6 +171,23 @@ void bind_norm(py::module_& m) {
       py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"),
       py::arg("batch_statistics"), py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
       "dx, dgamma, dbeta (written unless None) of the normalization. Use convkit.ops.");
+  m.def(
+      "lrn_forward",
+      [](const py::array& x, py::array y, std::int64_t size, double alpha, double beta, double k) {
+        const LrnOptions o{size, alpha, beta, k};
+        by_dtype(x, [&] { lrn<float>(x, y, o); }, [&] { lrn<double>(x, y, o); });
+      },
+      py::arg("x"), py::arg("y"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
+      "y = local response normalization of x (R, C) across C. Use convkit.ops.local_response_norm.");
+  m.def(
+      "lrn_backward",
+      [](const py::array& dy, const py::array& x, py::array dx, std::int64_t size, double alpha, double beta,
+         double k) {
+        const LrnOptions o{size, alpha, beta, k};
+        by_dtype(x, [&] { lrn_gradient<float>(dy, x, dx, o); }, [&] { lrn_gradient<double>(dy, x, dx, o); });
+      },
+      py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
+      "dx of local response normalization, (R, C). Use convkit.ops.local_response_norm_backward.");
 }
 
 }  // namespace convkit::bindings
