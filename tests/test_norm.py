@@ -3,6 +3,7 @@ training/inference semantics and running statistics, accuracy on large-mean inpu
 independence, argument checks."""
 import numpy as np
 import pytest
+from conftest import available_kernels
 from conv_testing import check_by_finite_differences
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +19,15 @@ from convkit.reference import (
 )
 
 DTYPES = [np.float32, np.float64]
+NORM_KERNELS = [(k.name, np.float32 if k.dtype == "float32" else np.float64) for k in available_kernels("norm")]
+F64_NORM_KERNELS = [name for name, dtype in NORM_KERNELS if dtype == np.float64]
+
+
+@pytest.fixture(params=F64_NORM_KERNELS)
+def f64_norm_kernel(request):
+    """Runs a float64 gradient test once with each float64 normalization kernel."""
+    with convkit.use_kernel(request.param):
+        yield request.param
 
 
 def assert_close_to_reference(y, ref, dtype):
@@ -48,8 +58,14 @@ def affine_params(rng, channels, dtype, given_):
 # ---- BatchNorm ------------------------------------------------------------------------------------------
 
 
-@given(shape=channels_last_shapes(), dtype=st.sampled_from(DTYPES), affine=st.booleans(), seed=st.integers(0, 2**31))
-def test_batch_norm_matches_reference(shape, dtype, affine, seed):
+@pytest.mark.parametrize("kernel,dtype", NORM_KERNELS, ids=[name for name, _ in NORM_KERNELS])
+@given(shape=channels_last_shapes(), affine=st.booleans(), seed=st.integers(0, 2**31))
+def test_batch_norm_matches_reference(kernel, dtype, shape, affine, seed):
+    with convkit.use_kernel(kernel):
+        check_batch_norm_against_reference(shape, dtype, affine, seed)
+
+
+def check_batch_norm_against_reference(shape, dtype, affine, seed):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
     if x.size // shape[-1] < 2:
@@ -64,7 +80,7 @@ def test_batch_norm_matches_reference(shape, dtype, affine, seed):
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("shape", [(5, 3), (3, 4, 2), (2, 3, 2, 3), (2, 2, 2, 3, 2)])
-def test_batch_norm_backward_by_finite_differences(training, shape):
+def test_batch_norm_backward_by_finite_differences(f64_norm_kernel, training, shape):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)
     gamma, beta = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
@@ -191,8 +207,14 @@ def grouped_reference(kind, parameter, x, gamma, beta, **kw):
     return instance_norm_reference(x, gamma, beta, **kw)
 
 
-@given(case=grouped_cases(), dtype=st.sampled_from(DTYPES), affine=st.booleans(), seed=st.integers(0, 2**31))
-def test_grouped_norms_match_reference(case, dtype, affine, seed):
+@pytest.mark.parametrize("kernel,dtype", NORM_KERNELS, ids=[name for name, _ in NORM_KERNELS])
+@given(case=grouped_cases(), affine=st.booleans(), seed=st.integers(0, 2**31))
+def test_grouped_norms_match_reference(kernel, dtype, case, affine, seed):
+    with convkit.use_kernel(kernel):
+        check_grouped_norm_against_reference(case, dtype, affine, seed)
+
+
+def check_grouped_norm_against_reference(case, dtype, affine, seed):
     kind, shape, parameter = case
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 2 - 1).astype(dtype)
@@ -211,7 +233,7 @@ def test_grouped_norms_match_reference(case, dtype, affine, seed):
     ("group", (2, 3, 6), 3), ("group", (2, 2, 2, 4), 2), ("group", (3, 4), 2), ("group", (2, 2, 2, 2, 4), 1),
     ("instance", (2, 5, 3), None), ("instance", (2, 2, 3, 2), None),
 ])
-def test_grouped_norm_backward_by_finite_differences(kind, shape, parameter):
+def test_grouped_norm_backward_by_finite_differences(f64_norm_kernel, kind, shape, parameter):
     rng = np.random.default_rng(6)
     x = rng.standard_normal(shape)
     params_shape = affine_shape(kind, shape, parameter)

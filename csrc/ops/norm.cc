@@ -12,8 +12,10 @@
 // nothing). A block's channels are combined into its group's (mean, M2) exactly, and the blocks' (count,
 // mean, M2) are merged with Chan et al.'s pairwise update, which never subtracts two large sums.
 //
-// The elementwise passes (forward, backward dx) compute in double and round once, so float32 results are
-// the correctly rounded values of the double formulas up to a few double ulps.
+// The loops over a row's channels are the selected "norm" kernel's (kernels/norm_ukernel.h: the baseline
+// and an AVX2 build of the same loops). The elementwise passes (forward, backward dx) compute in double
+// and round once, so float32 results are the correctly rounded values of the double formulas up to a few
+// double ulps.
 #include "ops/norm.h"
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "core/checked_math.h"
+#include "kernels/registry.h"
 #include "ops/parallel_shares.h"
 
 namespace convkit {
@@ -92,6 +95,7 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   check_layout(l);
   const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
   const BlockPlan plan(l);
+  const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   std::vector<double> block_mean(static_cast<std::size_t>(checked_mul(plan.tasks, G, "norm partials")));
   std::vector<double> block_m2(block_mean.size());
 
@@ -101,16 +105,7 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
     double* s1 = scratch + C;
     double* s2 = scratch + 2 * C;
     const int64_t p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
-    const T* rows = x + (plan.sample(task) * l.pixels + p0) * C;
-    for (int64_t c = 0; c < C; ++c) shift[c] = rows[c], s1[c] = 0.0, s2[c] = 0.0;
-    for (int64_t p = 0; p < p1 - p0; ++p) {
-      const T* row = rows + p * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const double d = static_cast<double>(row[c]) - shift[c];
-        s1[c] += d;
-        s2[c] += d * d;
-      }
-    }
+    kernel.block_sums(x + (plan.sample(task) * l.pixels + p0) * C, p1 - p0, C, shift, s1, s2);
     // Channel c's (mean, M2) over the block's n pixels, then its group's over n * Cg values:
     // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
     const double n = static_cast<double>(p1 - p0);
@@ -164,12 +159,9 @@ void norm_forward(const NormLayout& l, const T* x, const double* mean, const dou
       offset[c] = beta ? static_cast<double>(beta[c]) : 0.0;
     }
   };
+  const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   for_each_row(l, 3 * C, load_sample, [&](int64_t r, const double* center) {
-    const double* scale = center + C;
-    const double* offset = center + 2 * C;
-    const T* xr = x + r * C;
-    T* yr = y + r * C;
-    for (int64_t c = 0; c < C; ++c) yr[c] = static_cast<T>((static_cast<double>(xr[c]) - center[c]) * scale[c] + offset[c]);
+    kernel.normalize_row(x + r * C, C, center, center + C, center + 2 * C, y + r * C);
   });
 }
 
@@ -179,6 +171,7 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
   check_layout(l);
   const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
   const BlockPlan plan(l);
+  const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   auto gamma_of = [&](int64_t c) { return gamma ? static_cast<double>(gamma[c]) : 1.0; };
 
   // Reduction pass: per task and channel, sum(dy) and sum(dy * xhat).
@@ -190,16 +183,9 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
     double* sum_dy = block_dy.data() + task * C;
     double* sum_dy_xhat = block_dy_xhat.data() + task * C;
-    for (int64_t c = 0; c < C; ++c) center[c] = mean[s * G + c / Cg], sum_dy[c] = 0.0, sum_dy_xhat[c] = 0.0;
-    for (int64_t p = p0; p < p1; ++p) {
-      const T* xr = x + (s * l.pixels + p) * C;
-      const T* dyr = dy + (s * l.pixels + p) * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const double d = static_cast<double>(dyr[c]);
-        sum_dy[c] += d;
-        sum_dy_xhat[c] += d * (static_cast<double>(xr[c]) - center[c]);
-      }
-    }
+    for (int64_t c = 0; c < C; ++c) center[c] = mean[s * G + c / Cg];
+    const int64_t first = (s * l.pixels + p0) * C;
+    kernel.gradient_sums(dy + first, x + first, p1 - p0, C, center, sum_dy, sum_dy_xhat);
     for (int64_t c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[s * G + c / Cg];
   });
 
@@ -247,15 +233,7 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     }
   };
   for_each_row(l, 4 * C, load_sample, [&](int64_t r, const double* a) {
-    const double* b = a + C;
-    const double* d = a + 2 * C;
-    const double* center = a + 3 * C;
-    const T* xr = x + r * C;
-    const T* dyr = dy + r * C;
-    T* dxr = dx + r * C;
-    for (int64_t c = 0; c < C; ++c) {
-      dxr[c] = static_cast<T>(static_cast<double>(dyr[c]) * a[c] + (static_cast<double>(xr[c]) - center[c]) * b[c] + d[c]);
-    }
+    kernel.gradient_row(dy + r * C, x + r * C, C, a, a + C, a + 2 * C, a + 3 * C, dx + r * C);
   });
 }
 
