@@ -90,15 +90,19 @@ def _backward(dy4, x4, mean, inv_std, gamma, batch_statistics: bool):
     return dx4, dgamma, dbeta
 
 
-def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affine_shape: tuple):
+def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affine_shape: tuple,
+                     fixed_statistics: Optional[tuple] = None):
     """Normalise x by statistics of its (N, P, G, Cg) view; returns (y, NormStats of stats_shape, biased
-    variance of stats_shape)."""
+    variance of stats_shape). fixed_statistics: (mean, var) to use instead of x's own (BatchNorm inference)."""
     eps = _check_eps(eps)
     dtype = common_float_dtype(*(a for a in (x, gamma, beta) if a is not None))
     gamma = _check_affine(gamma, "gamma", affine_shape, dtype)
     beta = _check_affine(beta, "beta", affine_shape, dtype)
     x4 = np.ascontiguousarray(x, dtype=dtype).reshape(view)
-    mean, var = _statistics(x4)
+    if fixed_statistics is None:
+        mean, var = _statistics(x4)
+    else:
+        mean, var = (np.asarray(a, dtype=np.float64).reshape(x4.shape[::2]) for a in fixed_statistics)
     inv_std = _inv_std(var, eps)
     y = _forward(x4, mean, inv_std, gamma, beta).reshape(x.shape)
     return y, NormStats(mean.reshape(stats_shape), inv_std.reshape(stats_shape)), var.reshape(stats_shape)
@@ -159,13 +163,9 @@ def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None,
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm with training=False needs running_mean and running_var")
-        dtype = common_float_dtype(*(a for a in (x, gamma, beta) if a is not None))
-        gamma_c = _check_affine(gamma, "gamma", (channels,), dtype)
-        beta_c = _check_affine(beta, "beta", (channels,), dtype)
-        mean = running_mean.astype(np.float64)
-        inv_std = _inv_std(running_var.astype(np.float64), eps)
-        y = _forward(np.ascontiguousarray(x, dtype=dtype).reshape(view), mean, inv_std, gamma_c, beta_c)
-        return y.reshape(x.shape), NormStats(mean, inv_std)
+        y, stats, _ = _grouped_forward(x, view, (channels,), gamma, beta, eps, (channels,),
+                                       fixed_statistics=(running_mean, running_var))
+        return y, stats
     if count < 2:
         raise ValueError(f"batch_norm in training needs more than one value per channel, got x of shape {x.shape}")
     y, stats, var = _grouped_forward(x, view, (channels,), gamma, beta, eps, (channels,))

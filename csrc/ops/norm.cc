@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/checked_math.h"
@@ -191,13 +192,20 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
 
   // Merge in block order: per (sample, channel) sums, then per (sample, group) means of dy*gamma and
   // dy*gamma*xhat, and dgamma/dbeta summed over the samples in order.
-  std::vector<double> sample_dy(static_cast<std::size_t>(checked_mul(l.samples, C, "norm sums")), 0.0);
-  std::vector<double> sample_dy_xhat(sample_dy.size(), 0.0);
-  for (int64_t task = 0; task < plan.tasks; ++task) {
-    const int64_t s = plan.sample(task);
-    for (int64_t c = 0; c < C; ++c) {
-      sample_dy[s * C + c] += block_dy[task * C + c];
-      sample_dy_xhat[s * C + c] += block_dy_xhat[task * C + c];
+  // (With one block per sample, as in LayerNorm, the block sums are the sample sums.)
+  std::vector<double> sample_dy, sample_dy_xhat;
+  if (plan.blocks_per_sample == 1) {
+    sample_dy = std::move(block_dy);
+    sample_dy_xhat = std::move(block_dy_xhat);
+  } else {
+    sample_dy.assign(static_cast<std::size_t>(checked_mul(l.samples, C, "norm sums")), 0.0);
+    sample_dy_xhat.assign(sample_dy.size(), 0.0);
+    for (int64_t task = 0; task < plan.tasks; ++task) {
+      const int64_t s = plan.sample(task);
+      for (int64_t c = 0; c < C; ++c) {
+        sample_dy[s * C + c] += block_dy[task * C + c];
+        sample_dy_xhat[s * C + c] += block_dy_xhat[task * C + c];
+      }
     }
   }
   for (int64_t c = 0; c < C; ++c) {
