@@ -19,7 +19,7 @@ from convkit.reference import (
 )
 
 DTYPES = [np.float32, np.float64]
-NORM_KERNELS = [(k.name, np.float32 if k.dtype == "float32" else np.float64) for k in available_kernels("norm")]
+NORM_KERNELS = [(k.name, {"f32": np.float32, "f64": np.float64}[k.dtype]) for k in available_kernels("norm")]
 F64_NORM_KERNELS = [name for name, dtype in NORM_KERNELS if dtype == np.float64]
 
 
@@ -246,6 +246,32 @@ def test_grouped_norm_backward_by_finite_differences(f64_norm_kernel, kind, shap
         return grouped_backward(kind, parameter, dy, x, gamma, grouped_forward(kind, parameter, x, gamma, beta)[1])
 
     check_by_finite_differences(forward, backward, [x, gamma, beta], rng)
+
+
+@given(case=grouped_cases(), seed=st.integers(0, 2**31))
+def test_grouped_norm_backward_on_random_shapes(case, seed):
+    """float64 by finite differences, float32 against float64 on the same values (one rounding apart)."""
+    kind, shape, parameter = case
+    rng = np.random.default_rng(seed)
+    params_shape = affine_shape(kind, shape, parameter)
+    x = rng.standard_normal(shape).astype(np.float32).astype(np.float64)
+    gamma, beta = (rng.standard_normal(params_shape).astype(np.float32).astype(np.float64) for _ in range(2))
+    options = dict(eps=1e-2)  # keeps single-value groups (inv_std = eps^-1/2) well conditioned
+
+    def forward(x, gamma, beta):
+        return grouped_forward(kind, parameter, x, gamma, beta, **options)[0]
+
+    def backward(dy, x=x, gamma=gamma):
+        stats = grouped_forward(kind, parameter, x, gamma, beta.astype(x.dtype), **options)[1]
+        return grouped_backward(kind, parameter, dy, x, gamma, stats)
+
+    if x.size:  # (the helper samples elements)
+        check_by_finite_differences(forward, backward, [x, gamma, beta], rng, samples=4)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    for grad32, grad64 in zip(backward(dy, x.astype(np.float32), gamma.astype(np.float32)),
+                              backward(dy.astype(np.float64))):
+        assert grad32.dtype == np.float32
+        np.testing.assert_allclose(grad32, grad64, rtol=1e-5, atol=1e-5 * np.abs(grad64).max(initial=1))
 
 
 def test_statistics_shapes():
