@@ -202,3 +202,65 @@ def _add_bias(y: np.ndarray, b: Optional[npt.ArrayLike]) -> np.ndarray:
     if b.shape != (y.shape[-1],):
         raise ValueError(f"b must have shape ({y.shape[-1]},), got shape {b.shape}")
     return y + b
+
+
+def _normalize_over(x: np.ndarray, axes: tuple, eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) with the mean and biased variance over `axes`, two-pass in float64."""
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def _affine(x_hat: np.ndarray, gamma, beta) -> np.ndarray:
+    if gamma is not None:
+        x_hat = x_hat * np.asarray(gamma, dtype=np.float64)
+    if beta is not None:
+        x_hat = x_hat + np.asarray(beta, dtype=np.float64)
+    return x_hat
+
+
+def batch_norm_reference(x: npt.ArrayLike, gamma=None, beta=None, eps: float = 1e-5, running_mean=None,
+                         running_var=None) -> np.ndarray:
+    """BatchNorm of channels-last x (N, *spatial, C): batch statistics over every axis but the last, or the
+    running statistics when both are given (inference)."""
+    x = np.asarray(x, dtype=np.float64)
+    if running_mean is not None and running_var is not None:
+        x_hat = (x - np.asarray(running_mean, np.float64)) / np.sqrt(np.asarray(running_var, np.float64) + eps)
+    else:
+        x_hat = _normalize_over(x, tuple(range(x.ndim - 1)), eps)
+    return _affine(x_hat, gamma, beta)
+
+
+def layer_norm_reference(x: npt.ArrayLike, normalized_ndim: int, gamma=None, beta=None,
+                         eps: float = 1e-5) -> np.ndarray:
+    """LayerNorm over the last normalized_ndim axes; gamma and beta have those axes' shape."""
+    x = np.asarray(x, dtype=np.float64)
+    return _affine(_normalize_over(x, tuple(range(x.ndim - normalized_ndim, x.ndim)), eps), gamma, beta)
+
+
+def group_norm_reference(x: npt.ArrayLike, groups: int, gamma=None, beta=None, eps: float = 1e-5) -> np.ndarray:
+    """GroupNorm of x (N, *spatial, C): statistics per sample over the spatial axes and C / groups channels."""
+    x = np.asarray(x, dtype=np.float64)
+    split = x.reshape(*x.shape[:-1], groups, x.shape[-1] // groups)
+    axes = (*range(1, x.ndim - 1), split.ndim - 1)
+    return _affine(_normalize_over(split, axes, eps).reshape(x.shape), gamma, beta)
+
+
+def instance_norm_reference(x: npt.ArrayLike, gamma=None, beta=None, eps: float = 1e-5) -> np.ndarray:
+    """InstanceNorm of x (N, *spatial, C): statistics per sample and channel over the spatial axes."""
+    x = np.asarray(x, dtype=np.float64)
+    return _affine(_normalize_over(x, tuple(range(1, x.ndim - 1)), eps), gamma, beta)
+
+
+def local_response_norm_reference(x: npt.ArrayLike, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                                  k: float = 1.0) -> np.ndarray:
+    """PyTorch's LocalResponseNorm across the last (channel) axis of x:
+    y[c] = x[c] / (k + alpha / size * sum of x[j]^2 for j in [c - size // 2, c + (size - 1) // 2])^beta,
+    channels outside [0, C) counting as zero."""
+    x = np.asarray(x, dtype=np.float64)
+    channels = x.shape[-1]
+    sums = np.zeros_like(x)
+    for c in range(channels):
+        window = slice(max(0, c - size // 2), min(channels, c + (size - 1) // 2 + 1))
+        sums[..., c] = (x[..., window] ** 2).sum(axis=-1)
+    return x / (k + alpha / size * sums) ** beta

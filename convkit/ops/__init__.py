@@ -14,8 +14,24 @@ from ._composite import (
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
 from ._gemm import gemm, matmul
+from ._norm import (
+    NormStats,
+    batch_norm,
+    batch_norm_backward,
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+    local_response_norm,
+    local_response_norm_backward,
+)
 
 __all__ = [
+    "NormStats",
+    "batch_norm",
+    "batch_norm_backward",
     "conv",
     "conv1d",
     "conv2d",
@@ -26,6 +42,14 @@ __all__ = [
     "flattened_conv2d",
     "flattened_conv2d_backward",
     "gemm",
+    "group_norm",
+    "group_norm_backward",
+    "instance_norm",
+    "instance_norm_backward",
+    "layer_norm",
+    "layer_norm_backward",
+    "local_response_norm",
+    "local_response_norm_backward",
     "matmul",
     "separable_conv",
     "separable_conv_backward",

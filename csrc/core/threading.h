@@ -4,7 +4,9 @@
 // into convkit sees the same value. After fork() the child runs single-threaded until the user sets a
 // count again: an OpenMP runtime's worker pool does not survive fork.
 #pragma once
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #ifdef _OPENMP
 #include <omp.h>
@@ -44,6 +46,12 @@ void run_parallel(int threads, Body&& body) {
   }
 #endif
   body(0, 1);
+}
+
+// Share `member` of `total` items split into `team` contiguous shares that differ by at most one item:
+// the share is [share_start(total, member, team), share_start(total, member + 1, team)).
+inline std::int64_t share_start(std::int64_t total, int member, int team) {
+  return total / team * member + std::min<std::int64_t>(member, total % team);
 }
 
 }  // namespace convkit

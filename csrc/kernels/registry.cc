@@ -108,9 +108,29 @@ KernelFamily<DwconvUkernel<double>>& family() {
   return family;
 }
 
+template <>
+KernelFamily<NormUkernel<float>>& family() {
+  static KernelFamily<NormUkernel<float>> family("norm", dtype_name<float>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                  &f32_norm_1x4_avx2,
+#endif
+                                                                                  &f32_norm_1x1_ref});
+  return family;
+}
+
+template <>
+KernelFamily<NormUkernel<double>>& family() {
+  static KernelFamily<NormUkernel<double>> family("norm", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                    &f64_norm_1x4_avx2,
+#endif
+                                                                                    &f64_norm_1x1_ref});
+  return family;
+}
+
 std::vector<KernelFamilyBase*> all_families() {
-  return {&family<GemmUkernel<float>>(), &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
-          &family<DwconvUkernel<double>>()};
+  return {&family<GemmUkernel<float>>(),   &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
+          &family<DwconvUkernel<double>>(), &family<NormUkernel<float>>(),  &family<NormUkernel<double>>()};
 }
 
 }  // namespace
@@ -142,9 +162,15 @@ template <class T>
 const DwconvUkernel<T>& selected_dwconv_ukernel() {
   return family<DwconvUkernel<T>>().selected();
 }
+template <class T>
+const NormUkernel<T>& selected_norm_ukernel() {
+  return family<NormUkernel<T>>().selected();
+}
 template const GemmUkernel<float>& selected_gemm_ukernel<float>();
 template const GemmUkernel<double>& selected_gemm_ukernel<double>();
 template const DwconvUkernel<float>& selected_dwconv_ukernel<float>();
 template const DwconvUkernel<double>& selected_dwconv_ukernel<double>();
+template const NormUkernel<float>& selected_norm_ukernel<float>();
+template const NormUkernel<double>& selected_norm_ukernel<double>();
 
 }  // namespace convkit
