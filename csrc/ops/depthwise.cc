@@ -61,11 +61,6 @@ struct PixelLayout {
   }
 };
 
-// Share tid of `total` items split into `team` contiguous shares: [share_begin(tid), share_begin(tid + 1)).
-int64_t share_begin(int64_t total, int tid, int team) {
-  return total / team * tid + std::min<int64_t>(tid, total % team);
-}
-
 // The taps of one direction of a depthwise convolution: each axis's, and the runs along W.
 struct DepthwisePlan {
   AxisTaps depth, height, width;
@@ -144,7 +139,7 @@ void gather_rows(const DepthwisePlan& plan, const T* src, const PixelLayout& fro
   std::vector<TapTable<T, const T>> tables(threads, TapTable<T, const T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     TapTable<T, const T>& table = tables[tid];
-    for (int64_t row = share_begin(rows, tid, team); row < share_begin(rows, tid + 1, team); ++row) {
+    for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
       table.set_rows(plan, to.coordinates(row), src, from, w, ldw);
       T* const dst_row = dst + row * to.row_elements();
       for (const AxisRun& run : plan.runs) {
@@ -202,8 +197,8 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   double* const total = total_buffer.reserve_elements<double>((kernel_taps + 1) * total_ld);
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
-    const int64_t c0 = std::min(c, share_begin(blocks, tid, team) * kWeightChannelBlock);
-    const int64_t c1 = std::min(c, share_begin(blocks, tid + 1, team) * kWeightChannelBlock);
+    const int64_t c0 = std::min(c, share_start(blocks, tid, team) * kWeightChannelBlock);
+    const int64_t c1 = std::min(c, share_start(blocks, tid + 1, team) * kWeightChannelBlock);
     const int64_t f0 = c0 * m, width = (c1 - c0) * m;
     auto for_each_share_row = [&](auto&& visit) {  // visit(partial row, total row), from column f0
       for (int64_t row = 0; row <= kernel_taps; ++row) {
