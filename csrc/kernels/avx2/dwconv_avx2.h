@@ -67,10 +67,11 @@ bool columns_are_consecutive(const DwconvTaps<T, Weight>& taps, std::int64_t src
 }
 
 // Requests `count` pixels, `stride` elements apart from `first`, one cache line each. The kernels call it
-// for the newest source row (the last: the one no earlier destination row has read, which comes from
-// memory rather than L2) of the tile after the current one, from every other channel vector (a line holds
-// two): spread over the tile's work, the requests keep memory busy while it computes, where the
-// hardware prefetchers, seeing the tile's strided walk, fall behind.
+// for the tile after the current one, from every other channel vector (a line holds two): for the newest
+// source row (the last, which no earlier destination row has read: it comes from memory, not L2), for
+// dy in backward weights and for the destination (whose stores then need not wait for their lines).
+// Spread over the tile's work, the requests keep memory busy while it computes, where the hardware
+// prefetchers, seeing the tile's strided walk, fall behind.
 template <class T>
 inline void prefetch_pixels(const T* first, std::int64_t stride, int count) {
   for (int p = 0; p < count; ++p) _mm_prefetch(reinterpret_cast<const char*>(first + p * stride), _MM_HINT_T0);
@@ -168,6 +169,7 @@ struct SlidingTile {
       const std::int64_t ss = a.run.src_stride;
       if (taps.rows > 0 && j + 2 * P <= a.run.pixels && prefetches<S>(c)) {  // the next tile's new pixels
         prefetch_pixels(taps.row_src[taps.rows - 1] + taps.column_src[0] + (j + P + K - 1) * ss + c, ss, P);
+        prefetch_pixels(a.dst + (j + P) * a.run.dst_stride + c, a.run.dst_stride, P);  // no store waits
       }
       Vec acc[P][1];
 #pragma GCC unroll 16
