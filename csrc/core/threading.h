@@ -4,7 +4,9 @@
 // into convkit sees the same value. After fork() the child runs single-threaded until the user sets a
 // count again: an OpenMP runtime's worker pool does not survive fork.
 #pragma once
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #ifdef _OPENMP
 #include <omp.h>
@@ -19,6 +21,11 @@ void set_num_threads(int n);  // n >= 1; throws std::invalid_argument otherwise
 // True in a child forked after the parent's thread pool started; num_threads() is then 1.
 bool single_threaded_after_fork();
 void note_thread_pool_started();
+
+// Share tid of `total` items split into `team` contiguous shares: [share_begin(tid), share_begin(tid + 1)).
+inline std::int64_t share_begin(std::int64_t total, int tid, int team) {
+  return total / team * tid + std::min<std::int64_t>(tid, total % team);
+}
 
 // Runs body(thread_index, team_size) on up to `threads` threads. With one thread it runs inline, without
 // entering the OpenMP runtime at all. The body must split its work by the team size it is given, which

@@ -61,11 +61,6 @@ struct PixelLayout {
   }
 };
 
-// Share tid of `total` items split into `team` contiguous shares: [share_begin(tid), share_begin(tid + 1)).
-int64_t share_begin(int64_t total, int tid, int team) {
-  return total / team * tid + std::min<int64_t>(tid, total % team);
-}
-
 // The taps of one direction of a depthwise convolution: each axis's, and the runs along W.
 struct DepthwisePlan {
   AxisTaps depth, height, width;
