@@ -5,5 +5,6 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_runtime(m);
   convkit::bindings::bind_gemm(m);
   convkit::bindings::bind_conv(m);
+  convkit::bindings::bind_pool(m);
   convkit::bindings::bind_bench(m);
 }
