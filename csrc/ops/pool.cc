@@ -17,8 +17,10 @@
 #include "ops/pool.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/checked_math.h"
@@ -59,6 +61,22 @@ int pass_threads(const PoolGeometry& g, int64_t items) {
   const int64_t worth_it = std::max<int64_t>(1, elements / kMinElementsPerThread);
   return static_cast<int>(std::min<int64_t>({num_threads(), items, worth_it}));
 }
+
+// The most input taps any window reads.
+int64_t max_window_taps(const PoolGeometry& g) {
+  int64_t taps = 1;
+  for (const AxisWindows& a : g.axes) {
+    int64_t most = 0;
+    for (int64_t o = 0; o < a.out(); ++o) most = std::max(most, a.valid_count(o));
+    taps = checked_mul(taps, most, "pool window taps");
+  }
+  return taps;
+}
+
+// Max pooling tracks the argmax as the tap's ordinal in its window, in an integer as wide as T: the
+// compare-and-select loop over channels then has one lane width, and vectorises.
+template <class T>
+using TapOrdinal = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
 
 // What average pooling divides window o's sum by.
 int64_t divisor(const PoolGeometry& g, const std::array<int64_t, 3>& o, bool count_include_pad) {
@@ -145,32 +163,41 @@ void check_pool_geometry(const PoolGeometry& g) {
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   check_pool_geometry(g);
+  using Ordinal = TapOrdinal<T>;
+  if (max_window_taps(g) > std::numeric_limits<Ordinal>::max()) {
+    throw std::length_error("max_pool: a window of " + std::to_string(max_window_taps(g)) +
+                            " taps is more than this dtype's argmax tracking supports");
+  }
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
+    // Each thread's argmax as tap ordinals, and the spatial index of each tap of the window.
+    thread_local std::vector<Ordinal> ordinals;
+    thread_local std::vector<int64_t> taps;
+    ordinals.assign(c, 0);
+    taps.clear();
     const T* xn = x + n * image;
     T* best = y + offset;
-    // Without an indices output, each thread tracks its pixel's argmax in a scratch row of its own.
-    thread_local std::vector<int64_t> scratch;
-    if (!indices) scratch.resize(c);
-    int64_t* where = indices ? indices + offset : scratch.data();
-    bool first_tap = true;
+    Ordinal* ordinal = ordinals.data();
     for_each_tap(g, o, [&](int64_t i) {
       const T* xi = xn + i * c;
-      if (first_tap) {
+      const auto tap = static_cast<Ordinal>(taps.size());
+      taps.push_back(i);
+      if (tap == 0) {
         std::copy(xi, xi + c, best);
-        std::fill(where, where + c, i);
-        first_tap = false;
         return;
       }
       for (int64_t k = 0; k < c; ++k) {
-        // Replace when v is larger or NaN, unless best already is NaN: !(v <= best) is true for a NaN v.
-        const T v = xi[k];
-        if (!(v <= best[k]) && best[k] == best[k]) {
-          best[k] = v;
-          where[k] = i;
-        }
+        // Take v when it is larger or NaN (!(v <= b) holds for a NaN v), unless b already is NaN.
+        // Branch-free selects, so that the loop vectorises.
+        const T v = xi[k], b = best[k];
+        const bool take = !(v <= b) && b == b;
+        best[k] = take ? v : b;
+        ordinal[k] = take ? tap : ordinal[k];
       }
     });
+    if (indices) {
+      for (int64_t k = 0; k < c; ++k) indices[offset + k] = taps[ordinal[k]];
+    }
   });
 }
 
