@@ -211,8 +211,8 @@ def _adaptive_windows_reference(x_shape, output_size) -> list[AxisTapLists]:
 
 
 def _reduce_windows(x: npt.ArrayLike, axes: list[AxisTapLists], how: str):
-    """Reduce every window of x: "max" -> (y, indices); "avg" divides by the padded count, "mean" by the taps.
-    """
+    """Reduce every window of x to float64: "max" -> (y, indices); "avg" (y) divides each window's sum by
+    its taps counting padding, "mean" (y) by its input taps."""
     x = np.asarray(x, np.float64)
     spatial = x.shape[1:-1]
     shape = (x.shape[0], *(len(a) for a in axes), x.shape[-1])

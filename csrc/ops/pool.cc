@@ -9,6 +9,8 @@
 //   avg forward       y[n, o, c] = sum over the taps i of window(o) of x[n, i, c], / divisor(o)
 //   avg backward      dx[n, i, c] = sum over the o whose window holds i of dy[n, o, c] / divisor(o)
 //
+// Threads and tiny pools: a pass wakes a thread only for every kMinElementsPerThread elements of x and y.
+//
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
 // every y element is written once, from taps visited in window order, whatever the thread count. Backward
 // passes scatter, and two windows can share an input pixel, so threads own (image, channel block) pairs
