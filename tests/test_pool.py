@@ -1,6 +1,7 @@
 """Max, average, adaptive and global pooling, forward and backward, against the NumPy float64 references."""
 import numpy as np
 import pytest
+from conftest import available_kernels
 from conv_testing import check_by_finite_differences
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -138,6 +139,38 @@ def test_adaptive_and_global_backward_by_finite_differences(rank, data, seed):
     ]
     for forward, backward in cases:
         check_by_finite_differences(forward, lambda dy: (backward(dy),), [x], rng, samples=6)
+
+
+@pytest.mark.parametrize("kernel", available_kernels("pool"), ids=lambda k: k.name)
+def test_every_pool_kernel_matches_reference(kernel):
+    """Channel counts around the vector widths, so that both the vector steps and the tails run."""
+    dtype = {"f32": np.float32, "f64": np.float64}[kernel.dtype]
+    with convkit.use_kernel(kernel.name):
+        for channels in (1, 3, 4, 5, 8, 9, 17):
+            x = random_input((2, 7, 6, channels), dtype, channels, False)
+            x[0, 1, 1, ::2] = np.nan
+            x[1, 2:4, 2:4] = x[1, 2, 2]  # ties
+            options = dict(stride=2, padding=1)
+            y, indices = ops.max_pool2d(x, 3, **options, return_indices=True)
+            ref_y, ref_indices = max_pool_reference(x, 3, **options)
+            np.testing.assert_array_equal(y, ref_y.astype(dtype))
+            np.testing.assert_array_equal(indices, ref_indices)
+            tol = 100 * np.finfo(dtype).eps
+            y = ops.avg_pool2d(x, 3, **options)
+            np.testing.assert_allclose(y, avg_pool_reference(x, 3, **options), rtol=tol, atol=tol)
+            dy = np.ones_like(y)
+            dx = ops.avg_pool_backward(dy, x.shape, 3, **options)
+            np.testing.assert_allclose(dx, _windows_holding(x.shape, 3, **options) / 9, rtol=tol, atol=tol)
+
+
+def _windows_holding(x_shape, pool_size, stride, padding):
+    """How many windows of a 2-D sliding pooling read each input pixel (every window divides by the same 9)."""
+    counts = np.zeros(x_shape[1:3])
+    for i in range(0, x_shape[1] + 2 * padding - pool_size + 1, stride):
+        for j in range(0, x_shape[2] + 2 * padding - pool_size + 1, stride):
+            rows = slice(max(i - padding, 0), i - padding + pool_size)
+            counts[rows, max(j - padding, 0):j - padding + pool_size] += 1
+    return np.broadcast_to(counts[None, :, :, None], x_shape)
 
 
 COURSE_BLOCK = np.array([[29, 15, 28, 184], [0, 100, 70, 38], [12, 12, 7, 2], [12, 12, 45, 6]], np.float32)

@@ -8,6 +8,7 @@
 
 #include "kernels/dwconv_ukernel.h"
 #include "kernels/gemm_ukernel.h"
+#include "kernels/pool_ukernel.h"
 
 namespace convkit {
 
@@ -27,5 +28,7 @@ template <class T>
 const GemmUkernel<T>& selected_gemm_ukernel();
 template <class T>
 const DwconvUkernel<T>& selected_dwconv_ukernel();
+template <class T>
+const PoolUkernel<T>& selected_pool_ukernel();
 
 }  // namespace convkit

@@ -1,5 +1,5 @@
-// Max and average pooling by direct loops over each window's taps, all C channels of a pixel at a time
-// (the inner loops run over contiguous channels, which the compiler vectorises).
+// Max and average pooling by direct loops over each window's taps; a pooling microkernel
+// (kernels/pool_ukernel.h) folds each tap into the output pixel for all C channels at once.
 //
 // Shape legend (ops/pool.h): N batch, S input spatial (D, H, W), O output spatial, C channels; a pixel's
 // "spatial index" is (d * S[1] + h) * S[2] + w, its element offset in an image that index times C.
@@ -22,11 +22,11 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "core/checked_math.h"
 #include "core/threading.h"
+#include "kernels/registry.h"
 
 namespace convkit {
 namespace {
@@ -74,11 +74,6 @@ int64_t max_window_taps(const PoolGeometry& g) {
   }
   return taps;
 }
-
-// Max pooling tracks the argmax as the tap's ordinal in its window, in an integer as wide as T: the
-// compare-and-select loop over channels then has one lane width, and vectorises.
-template <class T>
-using TapOrdinal = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
 
 // What average pooling divides window o's sum by.
 int64_t divisor(const PoolGeometry& g, const std::array<int64_t, 3>& o, bool count_include_pad) {
@@ -170,6 +165,7 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices)
     throw std::length_error("max_pool: a window of " + std::to_string(max_window_taps(g)) +
                             " taps is more than this dtype's argmax tracking supports");
   }
+  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
     // Each thread's argmax as tap ordinals, and the spatial index of each tap of the window.
@@ -186,15 +182,8 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices)
       taps.push_back(i);
       if (tap == 0) {
         std::copy(xi, xi + c, best);
-        return;
-      }
-      for (int64_t k = 0; k < c; ++k) {
-        // Take v when it is larger or NaN (!(v <= b) holds for a NaN v), unless b already is NaN.
-        // Branch-free selects, so that the loop vectorises.
-        const T v = xi[k], b = best[k];
-        const bool take = !(v <= b) && b == b;
-        best[k] = take ? v : b;
-        ordinal[k] = take ? tap : ordinal[k];
+      } else {
+        ukernel.max_tap(c, xi, tap, best, ordinal);
       }
     });
     if (indices) {
@@ -229,15 +218,13 @@ void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indice
 template <class T>
 void avg_pool_forward(const PoolGeometry& g, const T* x, T* y, bool count_include_pad) {
   check_pool_geometry(g);
+  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
     const T* xn = x + n * image;
     T* sum = y + offset;
     std::fill(sum, sum + c, T(0));
-    for_each_tap(g, o, [&](int64_t i) {
-      const T* xi = xn + i * c;
-      for (int64_t k = 0; k < c; ++k) sum[k] += xi[k];
-    });
+    for_each_tap(g, o, [&](int64_t i) { ukernel.sum_tap(c, xn + i * c, sum); });
     const T count = static_cast<T>(divisor(g, o, count_include_pad));
     for (int64_t k = 0; k < c; ++k) sum[k] /= count;
   });
@@ -246,6 +233,7 @@ void avg_pool_forward(const PoolGeometry& g, const T* x, T* y, bool count_includ
 template <class T>
 void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_include_pad) {
   check_pool_geometry(g);
+  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, in_pixels = pixels(g.in, "pool input size");
   const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
   for_each_image_channel_block(g, [&](int64_t n, int64_t c0, int64_t c1) {
@@ -256,10 +244,7 @@ void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_inc
     for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
       const T count = static_cast<T>(divisor(g, o, count_include_pad));
       for (int64_t k = c0; k < c1; ++k) share[k - c0] = dyn[offset + k] / count;
-      for_each_tap(g, o, [&](int64_t i) {
-        T* dxi = dxn + i * c;
-        for (int64_t k = c0; k < c1; ++k) dxi[k] += share[k - c0];
-      });
+      for_each_tap(g, o, [&](int64_t i) { ukernel.sum_tap(c1 - c0, share, dxn + i * c + c0); });
     });
   });
 }
