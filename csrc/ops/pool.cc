@@ -1,5 +1,5 @@
-// Max and average pooling by direct loops over each window's taps; a pooling microkernel
-// (kernels/pool_ukernel.h) folds each tap into the output pixel for all C channels at once.
+// Max and average pooling by direct loops over windows: the driver lists each window's taps, and a pooling
+// microkernel (kernels/pool_ukernel.h) reduces the window for all C channels at once.
 //
 // Shape legend (ops/pool.h): N batch, S input spatial (D, H, W), O output spatial, C channels; a pixel's
 // "spatial index" is (d * S[1] + h) * S[2] + w, its element offset in an image that index times C.
@@ -74,6 +74,28 @@ int64_t max_window_taps(const PoolGeometry& g) {
   }
   return taps;
 }
+
+// One window's taps as the microkernels take them: pointers to each tap's pixel (channel 0) in window
+// order, and each tap's spatial index.
+template <class T>
+class WindowTaps {
+ public:
+  void list(const PoolGeometry& g, const std::array<int64_t, 3>& o, const T* image) {
+    sources_.clear();
+    indices_.clear();
+    for_each_tap(g, o, [&](int64_t i) {
+      sources_.push_back(image + i * g.channels);
+      indices_.push_back(i);
+    });
+  }
+  int64_t count() const { return static_cast<int64_t>(indices_.size()); }
+  const T* const* sources() const { return sources_.data(); }
+  int64_t spatial_index(int64_t ordinal) const { return indices_[ordinal]; }
+
+ private:
+  std::vector<const T*> sources_;
+  std::vector<int64_t> indices_;
+};
 
 // What average pooling divides window o's sum by.
 int64_t divisor(const PoolGeometry& g, const std::array<int64_t, 3>& o, bool count_include_pad) {
@@ -168,26 +190,13 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices)
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
-    // Each thread's argmax as tap ordinals, and the spatial index of each tap of the window.
-    thread_local std::vector<Ordinal> ordinals;
-    thread_local std::vector<int64_t> taps;
-    ordinals.assign(c, 0);
-    taps.clear();
-    const T* xn = x + n * image;
-    T* best = y + offset;
-    Ordinal* ordinal = ordinals.data();
-    for_each_tap(g, o, [&](int64_t i) {
-      const T* xi = xn + i * c;
-      const auto tap = static_cast<Ordinal>(taps.size());
-      taps.push_back(i);
-      if (tap == 0) {
-        std::copy(xi, xi + c, best);
-      } else {
-        ukernel.max_tap(c, xi, tap, best, ordinal);
-      }
-    });
+    thread_local WindowTaps<T> window;
+    thread_local std::vector<Ordinal> ordinals;  // the argmax of each channel, as a tap ordinal
+    window.list(g, o, x + n * image);
+    ordinals.resize(c);
+    ukernel.max(c, window.count(), window.sources(), y + offset, ordinals.data());
     if (indices) {
-      for (int64_t k = 0; k < c; ++k) indices[offset + k] = taps[ordinal[k]];
+      for (int64_t k = 0; k < c; ++k) indices[offset + k] = window.spatial_index(ordinals[k]);
     }
   });
 }
@@ -221,10 +230,10 @@ void avg_pool_forward(const PoolGeometry& g, const T* x, T* y, bool count_includ
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
-    const T* xn = x + n * image;
+    thread_local WindowTaps<T> window;
+    window.list(g, o, x + n * image);
     T* sum = y + offset;
-    std::fill(sum, sum + c, T(0));
-    for_each_tap(g, o, [&](int64_t i) { ukernel.sum_tap(c, xn + i * c, sum); });
+    ukernel.sum(c, window.count(), window.sources(), sum);
     const T count = static_cast<T>(divisor(g, o, count_include_pad));
     for (int64_t k = 0; k < c; ++k) sum[k] /= count;
   });
@@ -244,7 +253,7 @@ void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_inc
     for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
       const T count = static_cast<T>(divisor(g, o, count_include_pad));
       for (int64_t k = c0; k < c1; ++k) share[k - c0] = dyn[offset + k] / count;
-      for_each_tap(g, o, [&](int64_t i) { ukernel.sum_tap(c1 - c0, share, dxn + i * c + c0); });
+      for_each_tap(g, o, [&](int64_t i) { ukernel.add(c1 - c0, share, dxn + i * c + c0); });
     });
   });
 }
