@@ -15,6 +15,7 @@ count_include_pad). Every invalid argument raises ValueError naming the argument
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,19 +29,20 @@ class AxisWindows:
     """Output index o of one axis reads input indices begin[o], begin[o] + step, ... < end[o] (never empty).
 
     padded_count[o] is the number of the window's taps that lie in the input or its padding (the taps past
-    the right padding, which ceil_mode can add, are not counted, as in PyTorch).
+    the right padding, which ceil_mode can add, are not counted, as in PyTorch). Tuples of Python ints:
+    immutable (the windows of a spec are cached) and quick for the core's bindings to read.
     """
 
-    begin: np.ndarray
-    end: np.ndarray
-    padded_count: np.ndarray
+    begin: tuple[int, ...]
+    end: tuple[int, ...]
+    padded_count: tuple[int, ...]
     step: int
 
     def as_core(self) -> tuple:
         return self.begin, self.end, self.padded_count, self.step
 
 
-SINGLETON_AXIS = AxisWindows(np.zeros(1, np.int64), np.ones(1, np.int64), np.ones(1, np.int64), 1)
+SINGLETON_AXIS = AxisWindows((0,), (1,), (1,), 1)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def pool_spec(
     spec = PoolSpec(rank=rank, in_spatial=in_spatial, pool_size=pool_size, stride=stride, dilation=dilation,
                     pad_before=before, pad_after=after, ceil_mode=bool(ceil_mode), out_spatial=tuple(out_spatial))
     for axis in range(rank):
-        if np.any(sliding_windows(spec, axis).begin < 0):
+        if min(sliding_windows(spec, axis).begin) < 0:
             raise ValueError(
                 f"padding={padding!r} leaves a window of spatial axis {axis} (size {in_spatial[axis]}, pool_size "
                 f"{pool_size[axis]}, dilation {dilation[axis]}) reading padding only"
@@ -124,26 +126,28 @@ def pool_spec(
     return spec
 
 
+@functools.lru_cache(maxsize=256)
 def sliding_windows(spec: PoolSpec, axis: int) -> AxisWindows:
     """The windows of one axis; begin is -1 where a window reads padding only (pool_spec refuses those)."""
-    n, k, d = spec.in_spatial[axis], spec.pool_size[axis], spec.dilation[axis]
-    start = np.arange(spec.out_spatial[axis], dtype=np.int64) * spec.stride[axis] - spec.pad_before[axis]
-    first_tap = np.maximum(0, -(start // d))  # ceil(-start / d), clipped to tap 0
-    last_tap = np.minimum(k - 1, (n - 1 - start) // d)
-    empty = first_tap > last_tap
-    begin = np.where(empty, -1, start + first_tap * d)
-    end = np.where(empty, 0, start + last_tap * d + 1)
-    # Taps inside [-pad_before, in + pad_after): only the right end can fall outside (ceil_mode).
-    padded_last = np.minimum(k - 1, (n + spec.pad_after[axis] - 1 - start) // d)
-    return AxisWindows(begin, end, padded_last + 1, min(d, n))  # a step >= n reads one tap either way
+    n, k, s, d = spec.in_spatial[axis], spec.pool_size[axis], spec.stride[axis], spec.dilation[axis]
+    before, after = spec.pad_before[axis], spec.pad_after[axis]
+    begin, end, padded_count = [], [], []
+    for o in range(spec.out_spatial[axis]):
+        start = o * s - before
+        first_tap, last_tap = max(0, -(start // d)), min(k - 1, (n - 1 - start) // d)  # -(a // d): ceil(-a / d)
+        begin.append(start + first_tap * d if first_tap <= last_tap else -1)
+        end.append(start + last_tap * d + 1 if first_tap <= last_tap else 0)
+        # Taps inside [-before, in + after): only the right end can fall outside (ceil_mode).
+        padded_count.append(min(k - 1, (n + after - 1 - start) // d) + 1)
+    return AxisWindows(tuple(begin), tuple(end), tuple(padded_count), min(d, n))  # a step >= n reads one tap
 
 
+@functools.lru_cache(maxsize=256)
 def adaptive_windows(n: int, m: int) -> AxisWindows:
     """PyTorch's adaptive bins: output i of m reads [floor(i * n / m), ceil((i + 1) * n / m)) of n inputs."""
-    i = np.arange(m, dtype=object)  # Python ints: i * n cannot overflow
-    begin = np.array(i * n // m, dtype=np.int64)
-    end = np.array(-(-((i + 1) * n) // m), dtype=np.int64)
-    return AxisWindows(begin, end, end - begin, 1)
+    begin = tuple(i * n // m for i in range(m))
+    end = tuple(-(-((i + 1) * n) // m) for i in range(m))
+    return AxisWindows(begin, end, tuple(e - b for b, e in zip(begin, end)), 1)
 
 
 def adaptive_output_size(x_shape: Sequence[int], output_size: IntOrTuple) -> tuple[int, ...]:
