@@ -1,4 +1,4 @@
-"""Independent float64 NumPy oracles for convolution and matmul, for tests.
+"""Independent float64 NumPy oracles for convolution, pooling and matmul, for tests.
 
 Layouts are those of convkit.conv_spec: channels-last data x (N, *spatial, C),
 convolution weight (*kernel_size, C_in // groups, C_out) and transposed
@@ -6,11 +6,13 @@ convolution weight (*kernel_size, C_out // groups, C_in).  Convolution is
 cross-correlation, as in deep-learning libraries.  Every function loops over
 the kernel offsets; for each offset it takes the strided window of samples
 that offset touches and contracts it with that offset's weight slice, group
-by group, with einsum.  Slow but simple; no im2col.
+by group, with einsum.  Slow but simple; no im2col.  Pooling loops over the
+output positions and reduces each window, gathered by its list of input taps.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Optional
@@ -19,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
+from .pool_spec import adaptive_output_size, pool_spec
 
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -138,6 +141,96 @@ def matmul_reference(
     if transpose_b:
         b = np.swapaxes(b, -1, -2)
     return np.einsum("...mk,...kp->...mp", a, b)
+
+
+def max_pool_reference(
+    x: npt.ArrayLike,
+    pool_size: IntOrTuple,
+    *,
+    stride: Optional[IntOrTuple] = None,
+    padding: Padding = "valid",
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(y, indices) of max pooling x (N, *spatial, C), options as in pool_spec; padding never wins.
+
+    y is float64 (N, *out_spatial, C); indices (int64, same shape) hold the flat spatial index of the first
+    maximum of each window in window order (np.argmax: a NaN counts as the maximum).
+    """
+    windows = _sliding_windows_reference(np.shape(x), pool_size, stride, padding, dilation, ceil_mode)
+    return _reduce_windows(x, windows, "max")
+
+
+def avg_pool_reference(
+    x: npt.ArrayLike,
+    pool_size: IntOrTuple,
+    *,
+    stride: Optional[IntOrTuple] = None,
+    padding: Padding = "valid",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """Average pooling of x (N, *spatial, C), float64; padding counts as zeros.
+
+    The divisor is the number of window taps inside the padded input (count_include_pad) or inside x.
+    """
+    windows = _sliding_windows_reference(np.shape(x), pool_size, stride, padding, 1, ceil_mode)
+    return _reduce_windows(x, windows, "avg" if count_include_pad else "mean")
+
+
+def adaptive_max_pool_reference(x: npt.ArrayLike, output_size: IntOrTuple) -> tuple[np.ndarray, np.ndarray]:
+    """(y, indices) of max pooling x to (N, *output_size, C) over PyTorch's adaptive bins."""
+    return _reduce_windows(x, _adaptive_windows_reference(np.shape(x), output_size), "max")
+
+
+def adaptive_avg_pool_reference(x: npt.ArrayLike, output_size: IntOrTuple) -> np.ndarray:
+    """Average pooling of x to (N, *output_size, C) over PyTorch's adaptive bins, float64."""
+    return _reduce_windows(x, _adaptive_windows_reference(np.shape(x), output_size), "mean")
+
+
+# One axis's windows for the pooling references: per output index, (input taps, taps counting padding).
+AxisTapLists = list[tuple[list[int], int]]
+
+
+def _sliding_windows_reference(x_shape, pool_size, stride, padding, dilation, ceil_mode) -> list[AxisTapLists]:
+    spec = pool_spec(x_shape, pool_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    axes = []
+    for n, k, s, d, before, after, out in zip(spec.in_spatial, spec.pool_size, spec.stride, spec.dilation,
+                                              spec.pad_before, spec.pad_after, spec.out_spatial):
+        taps = [[o * s - before + j * d for j in range(k)] for o in range(out)]
+        axes.append([([t for t in ts if 0 <= t < n], sum(t < n + after for t in ts)) for ts in taps])
+    return axes
+
+
+def _adaptive_windows_reference(x_shape, output_size) -> list[AxisTapLists]:
+    axes = []
+    for n, m in zip(x_shape[1:-1], adaptive_output_size(x_shape, output_size)):
+        bins = [list(range(math.floor(i * n / m), math.ceil((i + 1) * n / m))) for i in range(m)]
+        axes.append([(b, len(b)) for b in bins])
+    return axes
+
+
+def _reduce_windows(x: npt.ArrayLike, axes: list[AxisTapLists], how: str):
+    """Reduce every window of x to float64: "max" -> (y, indices); "avg" (y) divides each window's sum by
+    its taps counting padding, "mean" (y) by its input taps."""
+    x = np.asarray(x, np.float64)
+    spatial = x.shape[1:-1]
+    shape = (x.shape[0], *(len(a) for a in axes), x.shape[-1])
+    y, indices = np.empty(shape), np.empty(shape, np.int64)
+    for position in itertools.product(*(range(len(a)) for a in axes)):
+        taps = [axes[a][o][0] for a, o in enumerate(position)]
+        window = x[(slice(None), *np.ix_(*taps), slice(None))]
+        window = window.reshape(x.shape[0], math.prod(map(len, taps)), x.shape[-1])  # (N, window taps, C)
+        at = (slice(None), *position, slice(None))
+        if how == "max":
+            flat = np.ravel_multi_index(np.meshgrid(*taps, indexing="ij"), spatial).ravel()
+            best = np.argmax(window, axis=1)  # (N, C): first maximum, or first NaN
+            y[at] = np.take_along_axis(window, best[:, None], axis=1)[:, 0]
+            indices[at] = flat[best]
+        else:
+            count = math.prod(axes[a][o][1] for a, o in enumerate(position)) if how == "avg" else window.shape[1]
+            y[at] = window.sum(axis=1) / count
+    return (y, indices) if how == "max" else y
 
 
 def _offset_windows(

@@ -77,6 +77,29 @@ T* optional_output_vector(const py::object& vector, std::int64_t length, const c
   return static_cast<T*>(arr.mutable_data());
 }
 
+inline void require_writeable(const py::array& arr, const char* name) {
+  if (!arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
+}
+
+template <class T>
+const T* in(const py::array& arr) { return static_cast<const T*>(arr.data()); }
+template <class T>
+T* out(py::array& arr) { return static_cast<T*>(arr.mutable_data()); }
+
+// Runs f32() or f64() by the dtype of `probe` (the caller then checks that its other arrays match); `op`
+// names the operation in the error.
+template <class Float, class Double>
+void by_dtype(const py::array& probe, const char* op, Float&& f32, Double&& f64) {
+  if (probe.dtype().equal(py::dtype::of<float>())) {
+    f32();
+  } else if (probe.dtype().equal(py::dtype::of<double>())) {
+    f64();
+  } else {
+    throw py::type_error(std::string(op) + " arrays must be float32 or float64, got " +
+                         std::string(py::str(probe.dtype())));
+  }
+}
+
 template <class T>
 MatrixRef<const T> const_matrix(const py::array& arr, const char* name) {
   require_dtype<T>(arr, name);

@@ -47,15 +47,6 @@ ConvGeometry conv_geometry(const py::array& x, const py::array& w, const py::arr
   return g;
 }
 
-void require_writeable(const py::array& arr, const char* name) {
-  if (!arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
-}
-
-template <class T>
-const T* in(const py::array& arr) { return static_cast<const T*>(arr.data()); }
-template <class T>
-T* out(py::array& arr) { return static_cast<T*>(arr.mutable_data()); }
-
 template <class T>
 void forward(const py::array& x, const py::array& w, const py::object& bias, py::array& y, const ConvOptions& o,
              const std::string& activation, double negative_slope) {
@@ -85,18 +76,6 @@ void backward_weights(const py::array& dy, const py::array& x, py::array& dw, co
   conv_backward_weights<T>(g, in<T>(dy), in<T>(x), out<T>(dw), db_data);
 }
 
-// Runs f<float> or f<double> by the dtype of `probe` (conv_geometry then checks that the others match).
-template <class Float, class Double>
-void by_dtype(const py::array& probe, Float&& f32, Double&& f64) {
-  if (probe.dtype().equal(py::dtype::of<float>())) {
-    f32();
-  } else if (probe.dtype().equal(py::dtype::of<double>())) {
-    f64();
-  } else {
-    throw py::type_error("conv arrays must be float32 or float64, got " + std::string(py::str(probe.dtype())));
-  }
-}
-
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -109,7 +88,7 @@ void bind_conv(py::module_& m) {
           Triple pad_before, std::int64_t groups, const std::string& padding_mode, const std::string& activation,
           double negative_slope) {
         const ConvOptions o = options(stride, dilation, pad_before, groups, padding_mode);
-        by_dtype(x, [&] { forward<float>(x, w, bias, y, o, activation, negative_slope); },
+        by_dtype(x, "conv", [&] { forward<float>(x, w, bias, y, o, activation, negative_slope); },
                  [&] { forward<double>(x, w, bias, y, o, activation, negative_slope); });
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("y"), py::arg("stride"), py::arg("dilation"),
@@ -121,7 +100,7 @@ void bind_conv(py::module_& m) {
       [=](const py::array& dy, const py::array& w, py::array dx, Triple stride, Triple dilation, Triple pad_before,
           std::int64_t groups, const std::string& padding_mode) {
         const ConvOptions o = options(stride, dilation, pad_before, groups, padding_mode);
-        by_dtype(dy, [&] { backward_data<float>(dy, w, dx, o); }, [&] { backward_data<double>(dy, w, dx, o); });
+        by_dtype(dy, "conv", [&] { backward_data<float>(dy, w, dx, o); }, [&] { backward_data<double>(dy, w, dx, o); });
       },
       py::arg("dy"), py::arg("w"), py::arg("dx"), py::arg("stride"), py::arg("dilation"), py::arg("pad_before"),
       py::arg("groups"), py::arg("padding_mode"),
@@ -131,7 +110,7 @@ void bind_conv(py::module_& m) {
       [=](const py::array& dy, const py::array& x, py::array dw, const py::object& db, Triple stride, Triple dilation,
           Triple pad_before, std::int64_t groups, const std::string& padding_mode) {
         const ConvOptions o = options(stride, dilation, pad_before, groups, padding_mode);
-        by_dtype(dy, [&] { backward_weights<float>(dy, x, dw, db, o); },
+        by_dtype(dy, "conv", [&] { backward_weights<float>(dy, x, dw, db, o); },
                  [&] { backward_weights<double>(dy, x, dw, db, o); });
       },
       py::arg("dy"), py::arg("x"), py::arg("dw"), py::arg("db"), py::arg("stride"), py::arg("dilation"),

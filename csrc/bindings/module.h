@@ -7,4 +7,5 @@ void bind_gemm(pybind11::module_& m);
 void bind_bench(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
+void bind_pool(pybind11::module_& m);
 }  // namespace convkit::bindings

@@ -130,25 +130,14 @@ void lrn_gradient(const py::array& dy, const py::array& x, py::array& dx, const 
   lrn_backward<T>(x.shape(0), x.shape(1), o, dyd, xd, dxd);
 }
 
-// Runs f<float> or f<double> by x's dtype; the typed function checks the other arrays.
-template <class Float, class Double>
-void by_dtype(const py::array& x, Float&& f32, Double&& f64) {
-  if (x.dtype().equal(py::dtype::of<float>())) {
-    f32();
-  } else if (x.dtype().equal(py::dtype::of<double>())) {
-    f64();
-  } else {
-    throw py::type_error("normalization arrays must be float32 or float64, got " + std::string(py::str(x.dtype())));
-  }
-}
-
 }  // namespace
 
 void bind_norm(py::module_& m) {
   m.def(
       "norm_statistics",
       [](const py::array& x, py::array mean, py::array var) {
-        by_dtype(x, [&] { statistics<float>(x, mean, var); }, [&] { statistics<double>(x, mean, var); });
+        by_dtype(x, "normalization", [&] { statistics<float>(x, mean, var); },
+                 [&] { statistics<double>(x, mean, var); });
       },
       py::arg("x"), py::arg("mean"), py::arg("var"),
       "mean and biased var (float64, (N, G), written) of x viewed as (N, P, G, Cg), per (n, g).");
@@ -156,7 +145,7 @@ void bind_norm(py::module_& m) {
       "norm_forward",
       [](const py::array& x, py::array mean, py::array inv_std, const py::object& gamma, const py::object& beta,
          py::array y) {
-        by_dtype(x, [&] { forward<float>(x, mean, inv_std, gamma, beta, y); },
+        by_dtype(x, "normalization", [&] { forward<float>(x, mean, inv_std, gamma, beta, y); },
                  [&] { forward<double>(x, mean, inv_std, gamma, beta, y); });
       },
       py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"), py::arg("beta"), py::arg("y"),
@@ -165,8 +154,10 @@ void bind_norm(py::module_& m) {
       "norm_backward",
       [](const py::array& dy, const py::array& x, py::array mean, py::array inv_std, const py::object& gamma,
          bool batch_statistics, py::array dx, const py::object& dgamma, const py::object& dbeta) {
-        by_dtype(x, [&] { backward<float>(dy, x, mean, inv_std, gamma, batch_statistics, dx, dgamma, dbeta); },
-                 [&] { backward<double>(dy, x, mean, inv_std, gamma, batch_statistics, dx, dgamma, dbeta); });
+        by_dtype(
+            x, "normalization",
+            [&] { backward<float>(dy, x, mean, inv_std, gamma, batch_statistics, dx, dgamma, dbeta); },
+            [&] { backward<double>(dy, x, mean, inv_std, gamma, batch_statistics, dx, dgamma, dbeta); });
       },
       py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"),
       py::arg("batch_statistics"), py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
@@ -175,7 +166,7 @@ void bind_norm(py::module_& m) {
       "lrn_forward",
       [](const py::array& x, py::array y, std::int64_t size, double alpha, double beta, double k) {
         const LrnOptions o{size, alpha, beta, k};
-        by_dtype(x, [&] { lrn<float>(x, y, o); }, [&] { lrn<double>(x, y, o); });
+        by_dtype(x, "normalization", [&] { lrn<float>(x, y, o); }, [&] { lrn<double>(x, y, o); });
       },
       py::arg("x"), py::arg("y"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
       "y = local response normalization of x (R, C) across C. Use convkit.ops.local_response_norm.");
@@ -184,7 +175,8 @@ void bind_norm(py::module_& m) {
       [](const py::array& dy, const py::array& x, py::array dx, std::int64_t size, double alpha, double beta,
          double k) {
         const LrnOptions o{size, alpha, beta, k};
-        by_dtype(x, [&] { lrn_gradient<float>(dy, x, dx, o); }, [&] { lrn_gradient<double>(dy, x, dx, o); });
+        by_dtype(x, "normalization", [&] { lrn_gradient<float>(dy, x, dx, o); },
+                 [&] { lrn_gradient<double>(dy, x, dx, o); });
       },
       py::arg("dy"), py::arg("x"), py::arg("dx"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
       "dx of local response normalization, (R, C). Use convkit.ops.local_response_norm_backward.");

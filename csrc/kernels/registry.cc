@@ -119,6 +119,16 @@ KernelFamily<NormUkernel<float>>& family() {
 }
 
 template <>
+KernelFamily<PoolUkernel<float>>& family() {
+  static KernelFamily<PoolUkernel<float>> family("pool", dtype_name<float>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                  &f32_pool_1x8_avx2,
+#endif
+                                                                                  &f32_pool_1x1_ref});
+  return family;
+}
+
+template <>
 KernelFamily<NormUkernel<double>>& family() {
   static KernelFamily<NormUkernel<double>> family("norm", dtype_name<double>(), {
 #if CONVKIT_HAVE_AVX2
@@ -128,9 +138,20 @@ KernelFamily<NormUkernel<double>>& family() {
   return family;
 }
 
+template <>
+KernelFamily<PoolUkernel<double>>& family() {
+  static KernelFamily<PoolUkernel<double>> family("pool", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                    &f64_pool_1x4_avx2,
+#endif
+                                                                                    &f64_pool_1x1_ref});
+  return family;
+}
+
 std::vector<KernelFamilyBase*> all_families() {
   return {&family<GemmUkernel<float>>(),   &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
-          &family<DwconvUkernel<double>>(), &family<NormUkernel<float>>(),  &family<NormUkernel<double>>()};
+          &family<DwconvUkernel<double>>(), &family<NormUkernel<float>>(),  &family<NormUkernel<double>>(),
+          &family<PoolUkernel<float>>(),    &family<PoolUkernel<double>>()};
 }
 
 }  // namespace
@@ -166,11 +187,17 @@ template <class T>
 const NormUkernel<T>& selected_norm_ukernel() {
   return family<NormUkernel<T>>().selected();
 }
+template <class T>
+const PoolUkernel<T>& selected_pool_ukernel() {
+  return family<PoolUkernel<T>>().selected();
+}
 template const GemmUkernel<float>& selected_gemm_ukernel<float>();
 template const GemmUkernel<double>& selected_gemm_ukernel<double>();
 template const DwconvUkernel<float>& selected_dwconv_ukernel<float>();
 template const DwconvUkernel<double>& selected_dwconv_ukernel<double>();
 template const NormUkernel<float>& selected_norm_ukernel<float>();
 template const NormUkernel<double>& selected_norm_ukernel<double>();
+template const PoolUkernel<float>& selected_pool_ukernel<float>();
+template const PoolUkernel<double>& selected_pool_ukernel<double>();
 
 }  // namespace convkit

@@ -9,6 +9,7 @@
 #include "kernels/dwconv_ukernel.h"
 #include "kernels/gemm_ukernel.h"
 #include "kernels/norm_ukernel.h"
+#include "kernels/pool_ukernel.h"
 
 namespace convkit {
 
@@ -30,5 +31,7 @@ template <class T>
 const DwconvUkernel<T>& selected_dwconv_ukernel();
 template <class T>
 const NormUkernel<T>& selected_norm_ukernel();
+template <class T>
+const PoolUkernel<T>& selected_pool_ukernel();
 
 }  // namespace convkit

@@ -1,0 +1,122 @@
+// AVX2 pooling kernels: one vector of channels at a time stays in registers across all the window's taps
+// and is stored once; the channel tail runs the same code with masked loads and stores.
+#include "kernels/avx2/simd_avx2.h"
+#include "kernels/pool_ukernel.h"
+
+namespace convkit {
+namespace {
+
+using avx2::F32x8;
+using avx2::F64x4;
+
+// What max pooling needs beyond simd_avx2.h: the take mask, the value select, and the ordinals, which are
+// as wide as the values (TapOrdinal), so that one mask selects both.
+template <class S>
+struct MaxLanes;
+
+template <>
+struct MaxLanes<F32x8> {
+  static __m256 take(__m256 v, __m256 b) {  // v > b or v NaN, and b not NaN
+    return _mm256_and_ps(_mm256_cmp_ps(v, b, _CMP_NLE_UQ), _mm256_cmp_ps(b, b, _CMP_ORD_Q));
+  }
+  static __m256 select(__m256 take, __m256 v, __m256 b) { return _mm256_blendv_ps(b, v, take); }
+  static __m256i bits(__m256 mask) { return _mm256_castps_si256(mask); }
+  static __m256i ordinals(std::int32_t tap) { return _mm256_set1_epi32(tap); }
+  static void store_ordinals(std::int32_t* p, __m256i mask, __m256i o) {
+    _mm256_maskstore_epi32(reinterpret_cast<int*>(p), mask, o);
+  }
+};
+
+template <>
+struct MaxLanes<F64x4> {
+  static __m256d take(__m256d v, __m256d b) {
+    return _mm256_and_pd(_mm256_cmp_pd(v, b, _CMP_NLE_UQ), _mm256_cmp_pd(b, b, _CMP_ORD_Q));
+  }
+  static __m256d select(__m256d take, __m256d v, __m256d b) { return _mm256_blendv_pd(b, v, take); }
+  static __m256i bits(__m256d mask) { return _mm256_castpd_si256(mask); }
+  static __m256i ordinals(std::int64_t tap) { return _mm256_set1_epi64x(tap); }
+  static void store_ordinals(std::int64_t* p, __m256i mask, __m256i o) {
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), mask, o);
+  }
+};
+
+template <class V>
+struct MaxAndOrdinal {
+  V best;
+  __m256i ordinal;
+};
+
+// The maximum and its tap ordinal over the taps, for the vector of channels at k; load(p) reads a vector.
+template <class S, class Load>
+MaxAndOrdinal<typename S::V> max_of_taps(std::int64_t taps, const typename S::T* const* src, std::int64_t k,
+                                               Load load) {
+  using L = MaxLanes<S>;
+  typename S::V best = load(src[0] + k);
+  __m256i ordinal = _mm256_setzero_si256();
+  for (TapOrdinal<typename S::T> t = 1; t < taps; ++t) {
+    const typename S::V v = load(src[t] + k);
+    const typename S::V take = L::take(v, best);
+    best = L::select(take, v, best);
+    ordinal = _mm256_blendv_epi8(ordinal, L::ordinals(t), L::bits(take));
+  }
+  return {best, ordinal};
+}
+
+template <class S, class Load>
+typename S::V sum_of_taps(std::int64_t taps, const typename S::T* const* src, std::int64_t k, Load load) {
+  typename S::V sum = load(src[0] + k);
+  for (std::int64_t t = 1; t < taps; ++t) sum = S::add(sum, load(src[t] + k));
+  return sum;
+}
+
+template <class S>
+void max_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src, typename S::T* best,
+                TapOrdinal<typename S::T>* ordinal) noexcept {
+  std::int64_t k = 0;
+  for (; k + S::lanes <= channels; k += S::lanes) {
+    const auto [b, o] = max_of_taps<S>(taps, src, k, [](const typename S::T* p) { return S::load(p); });
+    S::store(best + k, b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ordinal + k), o);
+  }
+  if (k < channels) {
+    const typename S::Mask m = S::first_lanes(channels - k);
+    const auto [b, o] = max_of_taps<S>(taps, src, k, [m](const typename S::T* p) { return S::load(p, m); });
+    S::store(best + k, m, b);
+    MaxLanes<S>::store_ordinals(ordinal + k, m, o);
+  }
+}
+
+template <class S>
+void sum_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src,
+                typename S::T* sum) noexcept {
+  std::int64_t k = 0;
+  for (; k + S::lanes <= channels; k += S::lanes) {
+    S::store(sum + k, sum_of_taps<S>(taps, src, k, [](const typename S::T* p) { return S::load(p); }));
+  }
+  if (k < channels) {
+    const typename S::Mask m = S::first_lanes(channels - k);
+    S::store(sum + k, m, sum_of_taps<S>(taps, src, k, [m](const typename S::T* p) { return S::load(p, m); }));
+  }
+}
+
+template <class S>
+void add_values(std::int64_t channels, const typename S::T* x, typename S::T* dst) noexcept {
+  std::int64_t k = 0;
+  for (; k + S::lanes <= channels; k += S::lanes) S::store(dst + k, S::add(S::load(dst + k), S::load(x + k)));
+  if (k < channels) {
+    const typename S::Mask m = S::first_lanes(channels - k);
+    S::store(dst + k, m, S::add(S::load(dst + k, m), S::load(x + k, m)));
+  }
+}
+
+template <class S>
+PoolUkernel<typename S::T> avx2_kernel(const char* name) {
+  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &add_values<S>};
+}
+
+}  // namespace
+
+const PoolUkernel<float> f32_pool_1x8_avx2 = avx2_kernel<F32x8>("f32-pool-1x8-avx2");
+const PoolUkernel<double> f64_pool_1x4_avx2 = avx2_kernel<F64x4>("f64-pool-1x4-avx2");
+
+}  // namespace convkit

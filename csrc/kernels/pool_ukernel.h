@@ -1,0 +1,47 @@
+// The pooling microkernel contract. One call reduces a whole window for every channel: the window's taps
+// are `taps` (>= 1) pointers to the `channels` contiguous values of one input pixel each, in window order.
+// A kernel keeps a vector of channels in registers across all the taps and stores it once. No allocation,
+// threads or shape logic: the driver (ops/pool.cc) lists the taps and splits the work.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "core/cpu_features.h"
+
+namespace convkit {
+
+// Max pooling tracks each channel's argmax as the tap's ordinal in its window, in an integer as wide as
+// T: the compare and the two selects then share one lane width and vectorise.
+template <class T>
+using TapOrdinal = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+
+// For every channel k: best[k] = the maximum of src[t][k] over the taps t, ordinal[k] = its t. The first
+// maximum in tap order wins, and a NaN wins over any number (the first NaN).
+template <class T>
+using PoolMaxFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src, T* best,
+                           TapOrdinal<T>* ordinal) noexcept;
+// For every channel k: sum[k] = the sum of src[t][k] over the taps t, added in tap order.
+template <class T>
+using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept;
+// For every channel k: dst[k] += x[k] (average pooling's backward scatter, one tap at a time).
+template <class T>
+using PoolAddFn = void (*)(std::int64_t channels, const T* x, T* dst) noexcept;
+
+template <class T>
+struct PoolUkernel {
+  const char* name;  // dtype-pool-1xL-isa, L the channels of its vector step
+  Isa isa;
+  PoolMaxFn<T> max;
+  PoolSumFn<T> sum;
+  PoolAddFn<T> add;
+};
+
+// The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).
+extern const PoolUkernel<float> f32_pool_1x1_ref;
+extern const PoolUkernel<double> f64_pool_1x1_ref;
+#if CONVKIT_HAVE_AVX2
+extern const PoolUkernel<float> f32_pool_1x8_avx2;
+extern const PoolUkernel<double> f64_pool_1x4_avx2;
+#endif
+
+}  // namespace convkit

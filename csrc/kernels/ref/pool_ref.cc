@@ -1,0 +1,47 @@
+// The reference pooling kernels: plain loops, taps outside and channels inside (which the compiler may
+// still vectorise).
+#include <algorithm>
+
+#include "kernels/pool_ukernel.h"
+
+namespace convkit {
+namespace {
+
+template <class T>
+void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* best,
+                TapOrdinal<T>* ordinal) noexcept {
+  std::copy(src[0], src[0] + channels, best);
+  std::fill(ordinal, ordinal + channels, TapOrdinal<T>(0));
+  for (TapOrdinal<T> t = 1; t < taps; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) {
+      // !(v <= b) holds for a larger or NaN v; b == b fails for a NaN b. Branch-free selects.
+      const T v = src[t][k], b = best[k];
+      const bool take = !(v <= b) && b == b;
+      best[k] = take ? v : b;
+      ordinal[k] = take ? t : ordinal[k];
+    }
+  }
+}
+
+template <class T>
+void add_values(std::int64_t channels, const T* x, T* dst) noexcept {
+  for (std::int64_t k = 0; k < channels; ++k) dst[k] += x[k];
+}
+
+template <class T>
+void sum_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept {
+  std::copy(src[0], src[0] + channels, sum);
+  for (std::int64_t t = 1; t < taps; ++t) add_values(channels, src[t], sum);
+}
+
+template <class T>
+constexpr PoolUkernel<T> reference_kernel(const char* name) {
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &add_values<T>};
+}
+
+}  // namespace
+
+const PoolUkernel<float> f32_pool_1x1_ref = reference_kernel<float>("f32-pool-1x1-ref");
+const PoolUkernel<double> f64_pool_1x1_ref = reference_kernel<double>("f64-pool-1x1-ref");
+
+}  // namespace convkit
