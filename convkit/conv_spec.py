@@ -103,10 +103,7 @@ def conv_spec(
     dilation = _per_axis("dilation", dilation, rank, minimum=1)
     if not (isinstance(padding_mode, str) and padding_mode in PADDING_MODES):
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-    if isinstance(padding, str) and padding == "same":
-        before, after = _same_padding(in_spatial, kernel_size, stride, dilation)
-    else:
-        before, after = _explicit_padding(padding, rank)
+    before, after = window_padding(padding, in_spatial, kernel_size, stride, dilation)
 
     out_spatial = []
     for axis, (n, k, s, d, b, a) in enumerate(zip(in_spatial, kernel_size, stride, dilation, before, after)):
@@ -247,6 +244,17 @@ def _per_axis(name: str, value: object, rank: int, minimum: int) -> tuple[int, .
         kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be a {kind} int or a tuple of {rank} {kind} ints, got {value!r}")
     return tuple(ints)
+
+
+def window_padding(
+    padding: Padding, in_spatial: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(before, after) per axis of a sliding window (conv kernel or pooling window): "same" by the
+    TensorFlow rule, anything else as explicit padding."""
+    if isinstance(padding, str) and padding == "same":
+        return _same_padding(in_spatial, window, stride, dilation)
+    return _explicit_padding(padding, len(in_spatial))
 
 
 def _explicit_padding(padding: object, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conv_spec import INT64_MAX, IntOrTuple, Padding, _explicit_padding, _per_axis, _same_padding
+from .conv_spec import INT64_MAX, IntOrTuple, Padding, _per_axis, window_padding
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,7 @@ def pool_spec(
     dilation = _per_axis("dilation", dilation, rank, minimum=1)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
-    if isinstance(padding, str) and padding == "same":
-        before, after = _same_padding(in_spatial, pool_size, stride, dilation)
-    else:
-        before, after = _explicit_padding(padding, rank)
+    before, after = window_padding(padding, in_spatial, pool_size, stride, dilation)
 
     out_spatial = []
     for axis, (n, k, s, d, b, a) in enumerate(zip(in_spatial, pool_size, stride, dilation, before, after)):
