@@ -25,7 +25,7 @@
 // pixels, then its row block's double total), in memory only its thread writes (whole cache lines), and
 // the row blocks' totals are added in block order at the end. The rounding error grows with those block
 // lengths, not with N * prod(O), and no sum depends on how many threads there were or who did what.
-// Blocks of whole rows of all channels (within kWeightTileBytes per pixel) keep each thread's reads
+// Blocks of whole rows of all channels (up to kChannelBlockBytes per pixel) keep each thread's reads
 // streaming through memory, which a split of the channels alone would cut into strided pieces.
 #include "ops/depthwise.h"
 
@@ -45,11 +45,11 @@ namespace {
 
 using std::int64_t;
 
-// Backward weights: a tile of the grid it shares out covers about kWeightTilePixels output pixels and
-// kWeightTileBytes of channels per pixel (whole pixels in the target layers, so that a thread's reads
-// stream); its float sums join a double total every kPixelsPerPartialSum pixels.
-constexpr int64_t kWeightTilePixels = 2048;
-constexpr int64_t kWeightTileBytes = 512;
+// Backward weights shares out a grid of tiles: blocks of rows of about kRowBlockPixels output pixels x
+// blocks of kChannelBlockBytes of channels per pixel (whole pixels in the common layers, so that a
+// thread's reads stream). A tile's float sums join a double total every kPixelsPerPartialSum pixels.
+constexpr int64_t kRowBlockPixels = 2048;
+constexpr int64_t kChannelBlockBytes = 512;
 constexpr int64_t kPixelsPerPartialSum = 256;
 constexpr int64_t kCacheLine = 64;  // bytes
 
@@ -197,9 +197,9 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const int64_t rows = to.rows();
 
   // The grid of tiles, fixed by the geometry alone: blocks of rows x blocks of channels.
-  const int64_t block_rows = std::max<int64_t>(1, kWeightTilePixels / g.out[2]);
+  const int64_t block_rows = std::max<int64_t>(1, kRowBlockPixels / g.out[2]);
   const int64_t row_blocks = ceil_div(rows, block_rows);
-  const int64_t block_channels = kWeightTileBytes / int64_t(sizeof(T));
+  const int64_t block_channels = kChannelBlockBytes / int64_t(sizeof(T));
   const int64_t channel_blocks = ceil_div(c, block_channels);
   const int64_t tiles = row_blocks * channel_blocks;
   const int threads = static_cast<int>(std::clamp<int64_t>(tiles, 1, num_threads()));
