@@ -145,7 +145,8 @@ THREAD_CASES = [
     ((3, 17, 23, 24), (3, 3, 1, 24), dict(padding=1)),
     ((2, 15, 21, 13), (3, 5, 1, 26), dict(padding="same", padding_mode="reflect", stride=(1, 2))),
     ((4, 9, 11, 9), (2, 3, 1, 27), dict(padding=((1, 2), (2, 0)), padding_mode="circular", dilation=2, stride=3)),
-    ((64, 40, 40), (5, 1, 40), dict(padding=2, padding_mode="replicate")),  # many rows for the partial sums
+    ((64, 40, 40), (5, 1, 40), dict(padding=2, padding_mode="replicate")),  # two blocks of rows in backward weights
+    ((2, 9, 10, 150), (3, 3, 1, 150), dict(padding=1)),  # two or three blocks of channels in backward weights
 ]
 
 

@@ -19,12 +19,14 @@
 // Threads, races and determinism: forward and backward data split the destination rows (n, d, h) into
 // contiguous shares, one per thread. Every y or dx element is written once, by the one call that covers
 // it, and its taps and their order depend only on the geometry: no races, and the same bits for any
-// thread count. Backward weights splits the channels in fixed blocks instead (rows would make threads
-// add into the same dw): a thread owns the columns of its channels in the partial and total sums (padded
-// to whole cache lines, so that no line is shared either) and sums their products over every pixel in a
-// fixed order: a tile of pixels in registers, tiles into float partial sums for about
-// kPixelsPerPartialSum pixels, partial sums into a double total. The rounding error grows with those
-// block lengths, not with N * prod(O), and no ordering depends on the thread count.
+// thread count. Backward weights cannot split rows that way (two threads would add into one dw), so it
+// shares out a grid of tiles fixed by the geometry alone, blocks of rows x blocks of channels: each tile
+// sums its products in a fixed order (a few pixels in registers, then float partial sums of a few hundred
+// pixels, then its row block's double total), in memory only its thread writes (whole cache lines), and
+// the row blocks' totals are added in block order at the end. The rounding error grows with those block
+// lengths, not with N * prod(O), and no sum depends on how many threads there were or who did what.
+// Blocks of whole rows of all channels (up to kChannelBlockBytes per pixel) keep each thread's reads
+// streaming through memory, which a split of the channels alone would cut into strided pieces.
 #include "ops/depthwise.h"
 
 #include <algorithm>
@@ -43,9 +45,13 @@ namespace {
 
 using std::int64_t;
 
-constexpr int64_t kWeightChannelBlock = 16;   // input channels a thread takes at a time in backward weights
+// Backward weights shares out a grid of tiles: blocks of rows of about kRowBlockPixels output pixels x
+// blocks of kChannelBlockBytes of channels per pixel (whole pixels in the common layers, so that a
+// thread's reads stream). A tile's float sums join a double total every kPixelsPerPartialSum pixels.
+constexpr int64_t kRowBlockPixels = 2048;
+constexpr int64_t kChannelBlockBytes = 512;
+constexpr int64_t kPixelsPerPartialSum = 256;
 constexpr int64_t kCacheLine = 64;  // bytes
-constexpr int64_t kPixelsPerPartialSum = 256;  // pixels summed in float before joining the double total
 
 // A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
 struct PixelLayout {
@@ -184,70 +190,80 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const DepthwisePlan plan = DepthwisePlan::forward(g);
   const PixelLayout from{g.batch, g.in, c}, to{g.batch, g.out, f};
   const int64_t rows = to.rows();
-  const int64_t blocks = ceil_div(c, kWeightChannelBlock);
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
 
-  // Sums of (kernel_taps + 1, F): dw's rows, then db. Threads own disjoint columns [c0 * m, c1 * m), which
-  // start on a cache line: rows are padded to whole lines and the buffers are line-aligned, so the
-  // threads never write to one line (the partial sums are updated after every few pixels).
-  const int64_t partial_ld = round_up(f, kCacheLine / int64_t(sizeof(T)));
+  // The grid of tiles, fixed by the geometry alone: blocks of rows x blocks of channels.
+  const int64_t block_rows = std::max<int64_t>(1, kRowBlockPixels / g.out[2]);
+  const int64_t row_blocks = ceil_div(rows, block_rows);
+  const int64_t block_channels = kChannelBlockBytes / int64_t(sizeof(T));
+  const int64_t channel_blocks = ceil_div(c, block_channels);
+  const int64_t tiles = row_blocks * channel_blocks;
+  const int threads = static_cast<int>(std::clamp<int64_t>(tiles, 1, num_threads()));
+
+  // Sums of (kernel_taps + 1) rows of F: dw's rows, then db's. Each row block has its double totals; a
+  // thread sums a tile's products into its float partial sums first. Rows are padded to whole cache lines
+  // and channel blocks start on one, so no two threads ever write to one line.
+  const int64_t sums = kernel_taps + 1;
   const int64_t total_ld = round_up(f, kCacheLine / int64_t(sizeof(double)));
-  AlignedBuffer partial_buffer, total_buffer;
-  T* const partial = partial_buffer.reserve_elements<T>((kernel_taps + 1) * partial_ld);
-  double* const total = total_buffer.reserve_elements<double>((kernel_taps + 1) * total_ld);
+  const int64_t partial_ld = round_up(block_channels * m, kCacheLine / int64_t(sizeof(T)));
+  AlignedBuffer total_buffer, partial_buffer;
+  double* const totals = total_buffer.reserve_elements<double>(std::max<int64_t>(row_blocks, 1) * sums * total_ld);
+  T* const partials = partial_buffer.reserve_elements<T>(threads * sums * partial_ld);
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
-    const int64_t c0 = std::min(c, share_start(blocks, tid, team) * kWeightChannelBlock);
-    const int64_t c1 = std::min(c, share_start(blocks, tid + 1, team) * kWeightChannelBlock);
-    const int64_t f0 = c0 * m, width = (c1 - c0) * m;
-    auto for_each_share_row = [&](auto&& visit) {  // visit(partial row, total row), from column f0
-      for (int64_t row = 0; row <= kernel_taps; ++row) {
-        visit(partial + row * partial_ld + f0, total + row * total_ld + f0);
-      }
-    };
-    for_each_share_row([&](T* p, double* t) {
-      std::fill(p, p + width, T(0));
-      std::fill(t, t + width, 0.0);
-    });
-    auto add_partial_sums_to_total = [&] {
-      for_each_share_row([&](T* p, double* t) {
-        for (int64_t k = 0; k < width; ++k) t[k] += p[k];
-        std::fill(p, p + width, T(0));
-      });
-    };
-
-    T* const partial_db = db ? partial + kernel_taps * partial_ld + f0 : nullptr;
+    T* const partial = partials + tid * sums * partial_ld;
     TapTable<T, T>& table = tables[tid];
-    int64_t pending = 0;  // pixels in the partial sums
-    for (int64_t row = 0; row < rows; ++row) {
-      const T* dy_row = dy + row * to.row_elements() + f0;
-      for (const AxisRun& run : plan.runs) {
-        table.set_rows(plan, to.coordinates(row), x + c0, from, partial + f0, partial_ld);
-        table.set_columns(plan, run, c, partial_ld);
-        for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
-          const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
-          ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
-                                   dy_row + (run.first + j * run.step) * f, partial_db);
-          table.advance_sources(pixels * run.source_step * c);
-          pending += pixels;
-          if (pending >= kPixelsPerPartialSum) {
-            add_partial_sums_to_total();
-            pending = 0;
+    for (int64_t tile = share_start(tiles, tid, team); tile < share_start(tiles, tid + 1, team); ++tile) {
+      const int64_t row_block = tile / channel_blocks;
+      const int64_t c0 = tile % channel_blocks * block_channels, c1 = std::min(c, c0 + block_channels);
+      const int64_t f0 = c0 * m, width = (c1 - c0) * m;
+      double* const total = totals + row_block * sums * total_ld + f0;
+      for (int64_t s = 0; s < sums; ++s) {
+        std::fill(partial + s * partial_ld, partial + s * partial_ld + width, T(0));
+        std::fill(total + s * total_ld, total + s * total_ld + width, 0.0);
+      }
+      auto add_partial_sums_to_total = [&] {
+        for (int64_t s = 0; s < sums; ++s) {
+          T* const p = partial + s * partial_ld;
+          double* const t = total + s * total_ld;
+          for (int64_t k = 0; k < width; ++k) t[k] += p[k];
+          std::fill(p, p + width, T(0));
+        }
+      };
+
+      int64_t pending = 0;  // pixels in the partial sums
+      for (int64_t row = row_block * block_rows; row < std::min(rows, (row_block + 1) * block_rows); ++row) {
+        const T* dy_row = dy + row * to.row_elements() + f0;
+        for (const AxisRun& run : plan.runs) {
+          table.set_rows(plan, to.coordinates(row), x + c0, from, partial, partial_ld);
+          table.set_columns(plan, run, c, partial_ld);
+          for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
+            const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
+            ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
+                                     dy_row + (run.first + j * run.step) * f,
+                                     db ? partial + kernel_taps * partial_ld : nullptr);
+            table.advance_sources(pixels * run.source_step * c);
+            pending += pixels;
+            if (pending >= kPixelsPerPartialSum) {
+              add_partial_sums_to_total();
+              pending = 0;
+            }
           }
         }
       }
-    }
-    add_partial_sums_to_total();
-
-    for (int64_t tap = 0; tap < kernel_taps; ++tap) {
-      const double* t = total + tap * total_ld + f0;
-      std::transform(t, t + width, dw + tap * f + f0, [](double v) { return static_cast<T>(v); });
-    }
-    if (db) {
-      const double* t = total + kernel_taps * total_ld + f0;
-      std::transform(t, t + width, db + f0, [](double v) { return static_cast<T>(v); });
+      add_partial_sums_to_total();
     }
   });
+
+  // The row blocks' totals, added in block order: the same sums whatever the thread count.
+  for (int64_t s = 0; s < sums; ++s) {
+    T* const out = s < kernel_taps ? dw + s * f : db;
+    if (!out) continue;
+    for (int64_t k = 0; k < f; ++k) {
+      double sum = 0.0;
+      for (int64_t block = 0; block < row_blocks; ++block) sum += totals[(block * sums + s) * total_ld + k];
+      out[k] = static_cast<T>(sum);
+    }
+  }
 }
 
 #define CONVKIT_INSTANTIATE_DEPTHWISE(T)                                                                        \
