@@ -366,7 +366,9 @@ def _reduce_losses(losses: np.ndarray, reduction: str, mean_divisor: float):
     if reduction == "none":
         return losses
     total = float(losses.sum())
-    return total if reduction == "sum" else total / mean_divisor
+    if reduction == "sum":
+        return total
+    return total / mean_divisor if mean_divisor else float("nan")  # a mean over nothing: 0 / 0
 
 
 def log_softmax_reference(z: npt.ArrayLike) -> np.ndarray:

@@ -78,7 +78,7 @@ def _check_weights(value, classes: int, name: str, allow_scalar: bool = False) -
         raise ValueError(f"{name} must be {scalar}one value per class, shape ({classes},), got shape {arr.shape}")
     bad = np.flatnonzero(~(arr >= 0) | ~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"{name} must be finite and >= 0, got {name}[{bad[0]}] = {arr[bad[0]]!r}")
+        raise ValueError(f"{name} must be finite and >= 0, got {name}[{bad[0]}] = {float(arr[bad[0]])!r}")
     return np.ascontiguousarray(arr)
 
 
