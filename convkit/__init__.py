@@ -2,6 +2,7 @@
 import os as _os
 
 from . import _C, ops
+from . import losses, metrics
 from ._version import __version__
 from .runtime import (
     KernelInfo,
@@ -25,6 +26,8 @@ __all__ = [
     "config",
     "get_num_threads",
     "kernels",
+    "losses",
+    "metrics",
     "ops",
     "select_kernel",
     "set_num_threads",
