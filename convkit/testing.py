@@ -70,9 +70,10 @@ def check_gradients(layer_or_model, x, *, eps: float = 1e-6, atol: float = 1e-6,
     naming the worst element when any |analytic - numeric| > atol + rtol * |numeric|.
     """
     rng = np.random.default_rng(seed)
-    params = layer_or_model.parameters() if hasattr(layer_or_model, "parameters") else []
     single = not isinstance(x, (list, tuple))
     xs = [np.array(a, dtype=np.float64) for a in _as_list(x)]
+    layer_or_model.forward(xs[0] if single else xs, False)  # builds it, so that its parameters exist
+    params = layer_or_model.parameters()
 
     def run(training=True):
         return layer_or_model.forward(xs[0] if single else xs, training)

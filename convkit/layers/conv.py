@@ -156,6 +156,10 @@ class DepthwiseConv2D(_PlainConv):
                          depthwise_initializer, bias_initializer, **kwargs)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
 
+    @property
+    def depthwise_kernel(self):
+        return self.kernel
+
     def _spec(self, input_shape: Shape) -> ConvSpec:
         self._check_rank(input_shape)
         self.groups, self.filters = input_shape[-1], input_shape[-1] * self.depth_multiplier

@@ -11,7 +11,8 @@ from .base import Layer, Shape
 
 
 class _ZeroPadding(Layer):
-    """padding: an int (every side), one int per axis (both sides), or one (before, after) pair per axis."""
+    """padding: an int (every side), one int per axis (both sides), or one (before, after) pair per axis;
+    ZeroPadding1D also takes (before, after)."""
 
     rank = 2
 
@@ -29,6 +30,8 @@ class _ZeroPadding(Layer):
         try:
             if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
                 return (pair(padding),) * self.rank
+            if self.rank == 1 and isinstance(padding, tuple) and len(padding) == 2:  # Keras' (left, right)
+                return (pair(padding),)
             if isinstance(padding, tuple) and len(padding) == self.rank:
                 return tuple(pair(p) for p in padding)
             raise ValueError
