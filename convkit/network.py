@@ -19,7 +19,7 @@ import numpy as np
 from ._validate import as_float_array, check_bool
 from .layers.base import Layer, Shape, check_shape
 from .parameter import Parameter
-from .registry import get_layer_class, register_layer
+from .registry import get_layer_class, register_layer, registered_layers
 from .symbolic import Node, SymbolicTensor
 
 Arrays = Union[np.ndarray, list]
@@ -59,6 +59,8 @@ def Input(shape: Shape, name: Optional[str] = None, dtype: str = "float32") -> S
 
 
 def _layer_entry(layer: Layer) -> dict:
+    if not layer.registry_name:
+        registered_layers()  # a plugin's class constructed directly is registered once the plugins load
     if not layer.registry_name:
         raise ValueError(f"layer {layer.name!r} of class {type(layer).__qualname__} is not registered: decorate "
                          "the class with @convkit.registry.register_layer to save or copy the model")
