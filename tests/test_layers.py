@@ -4,8 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from conv_testing import conv_cases
+from hypothesis import given, settings
 
 from convkit import initializers, layers
+from convkit.layers.activations import ActivationFunction, register_activation
 from convkit.reference import conv_reference
 from convkit.registry import get_layer_class
 from convkit.testing import check_gradients
@@ -14,43 +17,44 @@ L = layers
 
 # (factory, input shape without the batch axis, or a list of them for merge layers)
 CASES = [
-    (lambda: L.Dense(5, activation="relu"), (3, 4)),
-    (lambda: L.Dense(3, use_bias=False), (6,)),
-    (lambda: L.Flatten(), (3, 4, 2)),
-    (lambda: L.Reshape((4, -1)), (3, 4, 2)),
-    (lambda: L.Conv1D(4, 3, padding="same", activation="leaky_relu"), (9, 3)),
-    (lambda: L.Conv2D(4, 3, strides=2, activation="relu"), (7, 7, 3)),
-    (lambda: L.Conv2D(6, 3, padding="same", padding_mode="reflect", groups=3, dilation_rate=2), (8, 8, 3)),
-    (lambda: L.Conv3D(2, 2, padding=1), (4, 4, 4, 2)),
-    (lambda: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), (6, 6, 3)),
-    (lambda: L.SeparableConv1D(4, 3), (8, 3)),
-    (lambda: L.SeparableConv2D(5, 3, padding="same", activation="relu"), (6, 6, 3)),
-    (lambda: L.SpatiallySeparableConv2D(4, 3, padding="same", intermediate_filters=3), (6, 6, 2)),
-    (lambda: L.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"), (4, 4, 2)),
-    (lambda: L.MaxPooling1D(2), (8, 3)),
-    (lambda: L.MaxPooling2D(3, strides=2, padding="same"), (7, 7, 2)),
-    (lambda: L.MaxPooling3D(2), (4, 4, 4, 2)),
-    (lambda: L.AveragePooling1D(3, strides=1), (8, 3)),
-    (lambda: L.AveragePooling2D(3, strides=2, padding="same"), (7, 7, 2)),
-    (lambda: L.AveragePooling3D(2), (4, 4, 4, 2)),
-    (lambda: L.GlobalMaxPooling(), (5, 5, 3)),
-    (lambda: L.GlobalAveragePooling(keepdims=True), (5, 5, 3)),
-    (lambda: L.AdaptiveAveragePooling((2, 3)), (5, 7, 3)),
-    (lambda: L.AdaptiveMaxPooling(2), (5, 3)),
-    (lambda: L.BatchNormalization(), (5, 5, 3)),
-    (lambda: L.LayerNormalization(), (5, 5, 3)),
-    (lambda: L.LayerNormalization(axis=(1, 2, 3)), (3, 3, 2)),
-    (lambda: L.GroupNormalization(2), (4, 4, 4)),
-    (lambda: L.InstanceNormalization(), (4, 4, 3)),
-    (lambda: L.LocalResponseNormalization(size=3, alpha=0.5, k=2.0), (3, 3, 5)),
-    (lambda: L.ZeroPadding1D(2), (5, 3)),
-    (lambda: L.ZeroPadding2D(((1, 0), (2, 1))), (4, 4, 2)),
-    (lambda: L.ZeroPadding3D(1), (2, 3, 2, 2)),
-    (lambda: L.SqueezeExcite(ratio=2), (4, 4, 6)),
-    (lambda: L.Add(), [(4, 4, 3), (4, 4, 3), (4, 4, 3)]),
-    (lambda: L.Multiply(), [(4, 3), (4, 3)]),
-    (lambda: L.Concatenate(), [(4, 4, 3), (4, 4, 2)]),
-    (lambda: L.Concatenate(axis=1), [(2, 4, 3), (3, 4, 3)]),
+    (lambda **kw: L.Dense(5, activation="relu", **kw), (3, 4)),
+    (lambda **kw: L.Dense(3, use_bias=False, **kw), (6,)),
+    (lambda **kw: L.Flatten(**kw), (3, 4, 2)),
+    (lambda **kw: L.Reshape((4, -1), **kw), (3, 4, 2)),
+    (lambda **kw: L.Conv1D(4, 3, padding="same", activation="leaky_relu", **kw), (9, 3)),
+    (lambda **kw: L.Conv2D(4, 3, strides=2, activation="relu", **kw), (7, 7, 3)),
+    (lambda **kw: L.Conv2D(6, 3, padding="same", padding_mode="reflect", groups=3, dilation_rate=2, **kw),
+     (8, 8, 3)),
+    (lambda **kw: L.Conv3D(2, 2, padding=1, **kw), (4, 4, 4, 2)),
+    (lambda **kw: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", **kw), (6, 6, 3)),
+    (lambda **kw: L.SeparableConv1D(4, 3, **kw), (8, 3)),
+    (lambda **kw: L.SeparableConv2D(5, 3, padding="same", activation="relu", **kw), (6, 6, 3)),
+    (lambda **kw: L.SpatiallySeparableConv2D(4, 3, padding="same", intermediate_filters=3, **kw), (6, 6, 2)),
+    (lambda **kw: L.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu", **kw), (4, 4, 2)),
+    (lambda **kw: L.MaxPooling1D(2, **kw), (8, 3)),
+    (lambda **kw: L.MaxPooling2D(3, strides=2, padding="same", **kw), (7, 7, 2)),
+    (lambda **kw: L.MaxPooling3D(2, **kw), (4, 4, 4, 2)),
+    (lambda **kw: L.AveragePooling1D(3, strides=1, **kw), (8, 3)),
+    (lambda **kw: L.AveragePooling2D(3, strides=2, padding="same", **kw), (7, 7, 2)),
+    (lambda **kw: L.AveragePooling3D(2, **kw), (4, 4, 4, 2)),
+    (lambda **kw: L.GlobalMaxPooling(**kw), (5, 5, 3)),
+    (lambda **kw: L.GlobalAveragePooling(keepdims=True, **kw), (5, 5, 3)),
+    (lambda **kw: L.AdaptiveAveragePooling((2, 3), **kw), (5, 7, 3)),
+    (lambda **kw: L.AdaptiveMaxPooling(2, **kw), (5, 3)),
+    (lambda **kw: L.BatchNormalization(**kw), (5, 5, 3)),
+    (lambda **kw: L.LayerNormalization(**kw), (5, 5, 3)),
+    (lambda **kw: L.LayerNormalization(axis=(1, 2, 3), **kw), (3, 3, 2)),
+    (lambda **kw: L.GroupNormalization(2, **kw), (4, 4, 4)),
+    (lambda **kw: L.InstanceNormalization(**kw), (4, 4, 3)),
+    (lambda **kw: L.LocalResponseNormalization(size=3, alpha=0.5, k=2.0, **kw), (3, 3, 5)),
+    (lambda **kw: L.ZeroPadding1D(2, **kw), (5, 3)),
+    (lambda **kw: L.ZeroPadding2D(((1, 0), (2, 1)), **kw), (4, 4, 2)),
+    (lambda **kw: L.ZeroPadding3D(1, **kw), (2, 3, 2, 2)),
+    (lambda **kw: L.SqueezeExcite(ratio=2, **kw), (4, 4, 6)),
+    (lambda **kw: L.Add(**kw), [(4, 4, 3), (4, 4, 3), (4, 4, 3)]),
+    (lambda **kw: L.Multiply(**kw), [(4, 3), (4, 3)]),
+    (lambda **kw: L.Concatenate(**kw), [(4, 4, 3), (4, 4, 2)]),
+    (lambda **kw: L.Concatenate(axis=1, **kw), [(2, 4, 3), (3, 4, 3)]),
 ]
 IDS = [f"{i}-{type(make()).__name__}" for i, (make, _) in enumerate(CASES)]
 
@@ -101,8 +105,7 @@ def test_gradients_by_finite_differences(make, shape):
 @pytest.mark.parametrize("make,shape", CASES, ids=IDS)
 def test_sgd_step_decreases_a_loss(make, shape):
     rng = np.random.default_rng(3)
-    layer = make()
-    layer.dtype = "float64"
+    layer = make(dtype="float64")
     x = inputs_for(shape, rng)
     target = rng.standard_normal(layer.forward(x).shape)
 
@@ -155,6 +158,33 @@ def test_gradients_accumulate():
     once = layer.kernel.grad.copy()
     layer.backward(np.ones_like(layer.forward(x, training=True)))
     np.testing.assert_allclose(layer.kernel.grad, 2 * once, rtol=1e-6)
+
+
+@settings(max_examples=30)
+@given(case=conv_cases())
+def test_conv_layers_infer_the_shape_of_any_valid_convolution(case):
+    x_shape, w_shape, options = case
+    rank = len(x_shape) - 2
+    layer = getattr(L, f"Conv{rank}D")(w_shape[-1], w_shape[:-2], strides=options["stride"],
+                                        padding=options["padding"], padding_mode=options["padding_mode"],
+                                        dilation_rate=options["dilation"], groups=options["groups"], dtype="float64")
+    x = np.random.default_rng(0).standard_normal((max(x_shape[0], 1), *x_shape[1:]))
+    y = layer.forward(x)
+    assert y.shape[1:] == layer.compute_output_shape(x_shape[1:])
+    np.testing.assert_allclose(y, conv_reference(x, layer.kernel.value, layer.bias.value, **options), rtol=1e-9,
+                               atol=1e-12)
+
+
+register_activation(ActivationFunction("test_layers.tanh", None, np.tanh, lambda dy, z, y: dy * (1 - y * y)))
+
+
+def test_an_activation_the_ops_cannot_fuse_runs_after_the_op():
+    layer = L.Conv2D(3, 3, activation="test_layers.tanh", dtype="float64")
+    x = np.random.default_rng(11).standard_normal((2, 5, 5, 2))
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, np.tanh(conv_reference(x, layer.kernel.value, layer.bias.value)), rtol=1e-10)
+    check_gradients(layer, x, max_checks=15)
+    assert layer.get_config()["activation"] == "test_layers.tanh"
 
 
 # ---- against NumPy float64 references -----------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import math
 import re
 from typing import Optional, Union
 
@@ -230,7 +229,3 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (not built)'}>"
-
-
-def spatial_size(shape: Shape) -> int:
-    return math.prod(shape[:-1])
