@@ -1,6 +1,7 @@
 """Sequential and graph Models: end-to-end gradients of a ResNet basic block, an Inception-like concat, an SE
 block, shared layers and several inputs/outputs; freezing; the summary's numbers (LeNet-5, VGG-16)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,3 +236,17 @@ def test_public_names():
     assert convkit.Sequential is Sequential and convkit.Model is Model and convkit.Input is Input
     assert convkit.load_model is convkit.saving.load_model
     assert convkit.Parameter is convkit.parameter.Parameter
+
+
+def test_readme_layers_section_runs(tmp_path, monkeypatch):
+    """The code blocks of README's "Layers and models" section run as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Layers and models", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)  # the example saves a file
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    scale = namespace["ChannelScale"](init=2.0)
+    check_gradients(scale, np.random.default_rng(9).standard_normal((2, 3, 4)))
