@@ -266,26 +266,24 @@ class Model(Network):
         self._saved: dict = {}
 
     def _topological_nodes(self) -> list[Node]:
+        """The calls the outputs depend on, each after the calls it reads (iterative depth-first post-order:
+        deep networks must not hit Python's recursion limit). Symbolic graphs cannot have cycles."""
         order: list[Node] = []
-        state: dict[int, str] = {}
-
-        def visit(node: Node) -> None:  # depth-first, iterative: deep graphs must not hit the recursion limit
-            stack = [(node, iter(node.inputs))]
-            state[id(node)] = "open"
-            while stack:
-                current, pending = stack[-1]
-                tensor = next(pending, None)
-                if tensor is None:
-                    stack.pop()
-                    state[id(current)] = "done"
-                    order.append(current)
-                elif state.get(id(tensor.node)) is None:
-                    state[id(tensor.node)] = "open"
-                    stack.append((tensor.node, iter(tensor.node.inputs)))
-
+        seen: set[int] = set()
         for tensor in self.outputs:
-            if state.get(id(tensor.node)) is None:
-                visit(tensor.node)
+            if id(tensor.node) in seen:
+                continue
+            seen.add(id(tensor.node))
+            stack = [(tensor.node, iter(tensor.node.inputs))]
+            while stack:
+                node, pending = stack[-1]
+                source = next(pending, None)
+                if source is None:
+                    stack.pop()
+                    order.append(node)
+                elif id(source.node) not in seen:
+                    seen.add(id(source.node))
+                    stack.append((source.node, iter(source.node.inputs)))
         given = {id(t) for t in self.inputs}
         for node in order:
             if not node.inputs and id(node.output) not in given:

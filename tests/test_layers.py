@@ -13,6 +13,12 @@ from convkit.reference import conv_reference
 from convkit.registry import get_layer_class
 from convkit.testing import check_gradients
 
+
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Weights do not depend on which tests ran before."""
+    initializers.set_seed(0)
+
 L = layers
 
 # (factory, input shape without the batch axis, or a list of them for merge layers)

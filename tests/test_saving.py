@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 import convkit
-from convkit import Input, Model, Sequential
+from convkit import Input, Model, Sequential, initializers
 from convkit.layers import Add, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling, MaxPooling2D
+
+
+@pytest.fixture(autouse=True)
+def seeded_initializers():
+    """Weights do not depend on which tests ran before."""
+    initializers.set_seed(0)
 
 
 class FakeOptimizer:
