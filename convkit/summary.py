@@ -4,7 +4,7 @@ more columns, per sample:
 - FLOPs: the estimated forward cost, Layer.flops(); a multiply-add counts 2 FLOPs (so a conv costs
   2 * out_pixels * C_out * kernel_taps * C_in/groups, plus one per output for the bias); pooling,
   normalization and merges count about one FLOP per element they read.
-- Activations: the elements of the layer's output times its dtype's size. Flatten and Reshape return views
+- Act. memory: the elements of the layer's output times its dtype's size. Flatten and Reshape return views
   and count 0. The total adds the network's inputs: it is the memory one sample's forward pass keeps
   (VGG-16 on 224x224x3: 15,237,608 values, ~58 MiB in float32).
 """
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-HEADERS = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Activations")
+HEADERS = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Act. memory")
 WIDTHS = (34, 22, 13, 15, 13)
 CONNECTED_WIDTH = 30
 
@@ -25,6 +25,13 @@ def _shape_text(shape) -> str:
 
 def _row(cells, widths) -> str:
     return "".join(f" {str(c):<{w - 1}}" if len(str(c)) < w else f" {c} " for c, w in zip(cells, widths)).rstrip()
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 def _count(n: float) -> str:
@@ -75,9 +82,9 @@ def summarize(network, line_length=None) -> str:
     width = line_length or sum(widths)
     rows, input_values, input_bytes = _layer_rows(network)
     lines = [f'Model: "{network.name}"', "_" * width, _row(headers, widths), "=" * width]
-    for index, (layer, out_shape, flops, values, _, links) in enumerate(rows):
+    for index, (layer, out_shape, flops, _, memory, links) in enumerate(rows):
         cells = [f"{layer.name} ({type(layer).__name__})", _shape_text(out_shape), f"{layer.count_params():,}",
-                 _count(flops), _count(values)]
+                 _count(flops), _bytes(memory)]
         if graph:
             cells.append(links[0] if links else "")
         lines.append(_row(cells, widths))
@@ -92,6 +99,6 @@ def summarize(network, line_length=None) -> str:
     lines += ["=" * width, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}", "_" * width,
               f"Forward FLOPs per sample: {flops:,} ({_count(flops)}; a multiply-add is 2 FLOPs)",
-              f"Activations per sample: {values:,} values, {memory / 2**20:.2f} MiB (inputs included)",
+              f"Activations per sample: {values:,} values, {_bytes(memory)} (inputs included)",
               "_" * width]
     return "\n".join(lines)
