@@ -20,7 +20,7 @@ from ._validate import as_float_array, check_bool
 from .layers.base import Layer, Shape, check_shape
 from .parameter import Parameter
 from .registry import get_layer_class, register_layer, registered_layers
-from .symbolic import Node, SymbolicTensor
+from .symbolic import Node, SymbolicTensor, is_symbolic
 
 Arrays = Union[np.ndarray, list]
 
@@ -82,6 +82,9 @@ class Network:
     layers: list[Layer]
 
     def __call__(self, x: Arrays, training: bool = False) -> Arrays:
+        if is_symbolic(x):
+            raise TypeError(f"{type(self).__name__} {self.name!r} cannot be called on symbolic tensors: networks do "
+                            "not nest yet (call its layers instead)")
         return self.forward(x, training)
 
     def forward(self, x: Arrays, training: bool = False) -> Arrays:

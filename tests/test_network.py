@@ -246,6 +246,10 @@ def test_network_errors():
     assert model.get_layer(model.layers[0].name) is model.layers[0]
     with pytest.raises(ValueError, match="expects arrays of shape"):
         Model(x, Dense(2)(x)).forward(np.ones((1, 4), np.float32))
+    with pytest.raises(TypeError, match="do not nest yet"):
+        model(x)
+    with pytest.raises(TypeError, match="takes a list of tensors"):
+        Add()(x)
 
 
 def test_public_names():
