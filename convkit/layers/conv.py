@@ -16,7 +16,8 @@ from .base import Layer, Shape
 
 
 class _Conv(Layer):
-    """Shared by every convolution layer: options, activation, bias. Subclasses set `rank` and the kernels."""
+    """Shared by every convolution layer: options, activation, bias, forward and backward. Subclasses set
+    `rank`, create their kernels in build, and name them and their op (_kernels, _run, _gradients)."""
 
     rank = 2
 
@@ -64,15 +65,39 @@ class _Conv(Layer):
         outputs = math.prod(spec.out_spatial) * self.filters
         return outputs * (2 * math.prod(self.kernel_size) * (input_shape[-1] // self.groups) + self.use_bias)
 
-    def _bias_value(self):
-        return None if self.bias is None else self.bias.value
+    # The one forward/backward of every convolution layer; subclasses name their kernels and their op.
+    fuses_activation = True  # the op takes relu / leaky_relu as its epilogue
 
-    def _need(self) -> tuple:
-        return ("x", *(("w",) if self.trainable else ()), *(("b",) if self.trainable and self.use_bias else ()))
+    def _kernels(self) -> list:
+        """The kernel Parameters, in the order the op takes them."""
+        raise NotImplementedError
 
-    def _accumulate_bias(self, db) -> None:
-        if self.bias is not None and db is not None:
-            self.accumulate(self.bias, db)
+    def _run(self, x, kernels: list, bias, activation):
+        """The op's output for kernel values and bias (None: no bias) and the epilogue activation name."""
+        raise NotImplementedError
+
+    def _gradients(self, dz, x, kernels: list, need: tuple) -> tuple:
+        """(dx, *d_kernels, d_bias) of the op, entries not in `need` None."""
+        raise NotImplementedError
+
+    def forward(self, x, training=False):
+        epilogue = activations.epilogue(self.activation) if self.fuses_activation else None
+        out = self._run(x, [k.value for k in self._kernels()], None if self.bias is None else self.bias.value, epilogue)
+        z, y = activations.finish(self.activation, out, fused=self.fuses_activation)
+        if training:
+            self.save_for_backward(x, z, y)
+        return y
+
+    def backward(self, dy):
+        x, z, y = self.saved()
+        dz = activations.gradient(self.activation, dy, z, y)
+        need = ("x", *(("w",) if self.trainable else ()), *(("b",) if self.trainable and self.use_bias else ()))
+        kernels = self._kernels()
+        dx, *d_kernels, db = self._gradients(dz, x, [k.value for k in kernels], need)
+        for param, grad in zip((*kernels, self.bias), (*d_kernels, db)):
+            if grad is not None:
+                self.accumulate(param, grad)
+        return dx
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
@@ -94,23 +119,14 @@ class _PlainConv(_Conv):
                                                          spec.out_channels), self.kernel_initializer)
         self._build_bias()
 
-    def forward(self, x, training=False):
-        out = ops.conv(x, self.kernel.value, self._bias_value(), groups=self.groups,
-                       activation=activations.epilogue(self.activation), **self._options())
-        z, y = activations.finish(self.activation, out)
-        if training:
-            self.save_for_backward(x, z, y)
-        return y
+    def _kernels(self) -> list:
+        return [self.kernel]
 
-    def backward(self, dy):
-        x, z, y = self.saved()
-        dz = activations.gradient(self.activation, dy, z, y)
-        dx, dw, db = ops.conv_backward(dz, x, self.kernel.value, groups=self.groups, need=self._need(),
-                                       **self._options())
-        if dw is not None:
-            self.accumulate(self.kernel, dw)
-        self._accumulate_bias(db)
-        return dx
+    def _run(self, x, kernels, bias, activation):
+        return ops.conv(x, *kernels, bias, groups=self.groups, activation=activation, **self._options())
+
+    def _gradients(self, dz, x, kernels, need):
+        return ops.conv_backward(dz, x, *kernels, groups=self.groups, need=need, **self._options())
 
 
 @register_layer
@@ -199,24 +215,14 @@ class _SeparableConv(_Conv):
         middle = input_shape[-1] * self.depth_multiplier
         return math.prod(out) * (2 * middle * (math.prod(self.kernel_size) + self.filters) + self.use_bias * self.filters)
 
-    def forward(self, x, training=False):
-        out = ops.separable_conv(x, self.depthwise_kernel.value, self.pointwise_kernel.value, self._bias_value(),
-                                 activation=activations.epilogue(self.activation), **self._options())
-        z, y = activations.finish(self.activation, out)
-        if training:
-            self.save_for_backward(x, z, y)
-        return y
+    def _kernels(self) -> list:
+        return [self.depthwise_kernel, self.pointwise_kernel]
 
-    def backward(self, dy):
-        x, z, y = self.saved()
-        dz = activations.gradient(self.activation, dy, z, y)
-        dx, d_depthwise, d_pointwise, db = ops.separable_conv_backward(
-            dz, x, self.depthwise_kernel.value, self.pointwise_kernel.value, need=self._need(), **self._options())
-        if d_depthwise is not None:
-            self.accumulate(self.depthwise_kernel, d_depthwise)
-            self.accumulate(self.pointwise_kernel, d_pointwise)
-        self._accumulate_bias(db)
-        return dx
+    def _run(self, x, kernels, bias, activation):
+        return ops.separable_conv(x, *kernels, bias, activation=activation, **self._options())
+
+    def _gradients(self, dz, x, kernels, need):
+        return ops.separable_conv_backward(dz, x, *kernels, need=need, **self._options())
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -263,9 +269,6 @@ class SpatiallySeparableConv2D(_Conv):
         self.kernel_cols = self.add_weight("kernel_cols", (1, kw, mid, self.filters), self.kernel_initializer)
         self._build_bias()
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (*self._spec(input_shape).out_spatial, self.filters)
-
     def flops(self, input_shape: Shape) -> int:
         """Both steps counted at the output's resolution (the row step runs on more columns when the column
         stride is above 1: an estimate)."""
@@ -273,24 +276,14 @@ class SpatiallySeparableConv2D(_Conv):
         out = math.prod(self._spec(input_shape).out_spatial)
         return out * (2 * mid * (kh * input_shape[-1] + kw * self.filters) + self.use_bias * self.filters)
 
-    def forward(self, x, training=False):
-        out = ops.spatially_separable_conv2d(x, self.kernel_rows.value, self.kernel_cols.value, self._bias_value(),
-                                             activation=activations.epilogue(self.activation), **self._options())
-        z, y = activations.finish(self.activation, out)
-        if training:
-            self.save_for_backward(x, z, y)
-        return y
+    def _kernels(self) -> list:
+        return [self.kernel_rows, self.kernel_cols]
 
-    def backward(self, dy):
-        x, z, y = self.saved()
-        dz = activations.gradient(self.activation, dy, z, y)
-        dx, d_rows, d_cols, db = ops.spatially_separable_conv2d_backward(
-            dz, x, self.kernel_rows.value, self.kernel_cols.value, need=self._need(), **self._options())
-        if d_rows is not None:
-            self.accumulate(self.kernel_rows, d_rows)
-            self.accumulate(self.kernel_cols, d_cols)
-        self._accumulate_bias(db)
-        return dx
+    def _run(self, x, kernels, bias, activation):
+        return ops.spatially_separable_conv2d(x, *kernels, bias, activation=activation, **self._options())
+
+    def _gradients(self, dz, x, kernels, need):
+        return ops.spatially_separable_conv2d_backward(dz, x, *kernels, need=need, **self._options())
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -333,21 +326,16 @@ class Conv2DTranspose(_Conv):
         taps = math.prod(input_shape[:-1]) * math.prod(self.kernel_size) * input_shape[-1] * (self.filters // self.groups)
         return 2 * taps + self.use_bias * math.prod(self.compute_output_shape(input_shape))
 
-    def forward(self, x, training=False):
-        out = ops.conv_transpose(x, self.kernel.value, self._bias_value(), **self._options())
-        z, y = activations.finish(self.activation, out, fused=False)
-        if training:
-            self.save_for_backward(x, z, y)
-        return y
+    fuses_activation = False  # ops.conv_transpose has no epilogue
 
-    def backward(self, dy):
-        x, z, y = self.saved()
-        dz = activations.gradient(self.activation, dy, z, y)
-        dx, dw, db = ops.conv_transpose_backward(dz, x, self.kernel.value, need=self._need(), **self._options())
-        if dw is not None:
-            self.accumulate(self.kernel, dw)
-        self._accumulate_bias(db)
-        return dx
+    def _kernels(self) -> list:
+        return [self.kernel]
+
+    def _run(self, x, kernels, bias, activation):
+        return ops.conv_transpose(x, *kernels, bias, **self._options())
+
+    def _gradients(self, dz, x, kernels, need):
+        return ops.conv_transpose_backward(dz, x, *kernels, need=need, **self._options())
 
     def get_config(self) -> dict:
         config = super().get_config()
