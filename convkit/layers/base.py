@@ -126,7 +126,9 @@ class Layer:
     # ---- building ----------------------------------------------------------------------------------------
 
     def build(self, input_shape: ShapeOrShapes) -> None:
-        """Create the parameters for inputs of input_shape (no batch axis). Default: none."""
+        """Create the parameters for inputs of input_shape (no batch axis). Default: none, and the shape is
+        checked by compute_output_shape (which raises for inputs the layer cannot take)."""
+        self.compute_output_shape(input_shape)
 
     def build_once(self, input_shape: ShapeOrShapes) -> None:
         if self.built:

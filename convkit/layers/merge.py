@@ -19,9 +19,6 @@ class _Merge(Layer):
                              f"{input_shape}")
         return input_shape[0]
 
-    def build(self, input_shape: list[Shape]) -> None:
-        self.compute_output_shape(input_shape)
-
     def flops(self, input_shape: list[Shape]) -> int:
         return (len(input_shape) - 1) * math.prod(input_shape[0])
 

@@ -45,9 +45,6 @@ class _ZeroPadding(Layer):
                              f"got input_shape {input_shape} (without the batch axis)")
         return (*(n + b + a for n, (b, a) in zip(input_shape, self.padding)), input_shape[-1])
 
-    def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)
-
     def forward(self, x, training=False):
         if training:
             self.save_for_backward(x.shape)

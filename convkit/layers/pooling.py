@@ -35,9 +35,6 @@ class _Pooling(Layer):
         spec = pool_spec((1, *input_shape), self.pool_size, **self._options())
         return (*spec.out_spatial, input_shape[-1])
 
-    def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)  # checks the options against the input
-
     def flops(self, input_shape: Shape) -> int:
         return math.prod(self.compute_output_shape(input_shape)) * math.prod(self.pool_size)
 
@@ -78,65 +75,6 @@ AveragePooling2D = _pooling_class("avg", 2, "Average pooling over H, W: x (N, H,
 AveragePooling3D = _pooling_class("avg", 3, "Average pooling over D, H, W: x (N, D, H, W, C) -> (N, D', H', W', C).")
 
 
-class _GlobalPooling(Layer):
-    """Over every spatial axis, any rank: x (N, *spatial, C) -> (N, C), or (N, 1, ..., 1, C) with keepdims."""
-
-    kind = "max"
-
-    def __init__(self, keepdims: bool = False, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.keepdims = bool(keepdims)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) < 2:
-            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (N, *spatial, C), got input_shape "
-                             f"{input_shape} (without the batch axis)")
-        return (*(1,) * (len(input_shape) - 1), input_shape[-1]) if self.keepdims else (input_shape[-1],)
-
-    def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)
-
-    def flops(self, input_shape: Shape) -> int:
-        return math.prod(input_shape)
-
-    def forward(self, x, training=False):
-        if self.kind == "max":
-            y, indices = ops.global_max_pool(x, return_indices=True)
-        else:
-            y, indices = ops.global_avg_pool(x), None
-        if training:
-            self.save_for_backward(x, indices)
-        return y.reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
-
-    def backward(self, dy):
-        x, indices = self.saved()
-        dy = dy.reshape(x.shape[0], x.shape[-1])
-        if self.kind == "max":
-            return ops.global_max_pool_backward(dy, x, indices=indices)
-        return ops.global_avg_pool_backward(dy.astype(x.dtype, copy=False), x.shape)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "keepdims": self.keepdims}
-
-
-@register_layer(aliases=("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"))
-class GlobalMaxPooling(_GlobalPooling):
-    """The maximum over all spatial positions of each channel."""
-
-    kind = "max"
-
-
-@register_layer(aliases=("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"))
-class GlobalAveragePooling(_GlobalPooling):
-    """The mean over all spatial positions of each channel."""
-
-    kind = "avg"
-
-
-GlobalMaxPooling1D = GlobalMaxPooling2D = GlobalMaxPooling3D = GlobalMaxPooling
-GlobalAveragePooling1D = GlobalAveragePooling2D = GlobalAveragePooling3D = GlobalAveragePooling
-
-
 class _AdaptivePooling(Layer):
     """Pooling to a fixed output_size (an int or one per spatial axis) whatever the input size, over PyTorch's
     adaptive bins: output i of an axis of n samples pooled to m reads [floor(i n / m), ceil((i + 1) n / m))."""
@@ -153,9 +91,6 @@ class _AdaptivePooling(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (N, 1 to 3 spatial axes, C), got "
                              f"input_shape {input_shape} (without the batch axis)")
         return (*per_axis(self.output_size, rank, "output_size"), input_shape[-1])
-
-    def build(self, input_shape: Shape) -> None:
-        self.compute_output_shape(input_shape)
 
     def flops(self, input_shape: Shape) -> int:
         return math.prod(input_shape)
@@ -177,6 +112,49 @@ class _AdaptivePooling(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "output_size": as_lists(self.output_size)}
+
+
+class _GlobalPooling(_AdaptivePooling):
+    """Over every spatial axis (adaptive pooling to size 1): x (N, *spatial, C) -> (N, C), or
+    (N, 1, ..., 1, C) with keepdims."""
+
+    def __init__(self, keepdims: bool = False, **kwargs) -> None:
+        super().__init__(1, **kwargs)
+        self.keepdims = bool(keepdims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        pooled = super().compute_output_shape(input_shape)
+        return pooled if self.keepdims else pooled[-1:]
+
+    def forward(self, x, training=False):
+        return super().forward(x, training).reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
+
+    def backward(self, dy):
+        x, _ = self.saved()
+        return super().backward(dy.reshape(x.shape[0], *(1,) * (x.ndim - 2), x.shape[-1]))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["output_size"]
+        return {**config, "keepdims": self.keepdims}
+
+
+@register_layer(aliases=("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"))
+class GlobalMaxPooling(_GlobalPooling):
+    """The maximum over all spatial positions of each channel."""
+
+    kind = "max"
+
+
+@register_layer(aliases=("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"))
+class GlobalAveragePooling(_GlobalPooling):
+    """The mean over all spatial positions of each channel."""
+
+    kind = "avg"
+
+
+GlobalMaxPooling1D = GlobalMaxPooling2D = GlobalMaxPooling3D = GlobalMaxPooling
+GlobalAveragePooling1D = GlobalAveragePooling2D = GlobalAveragePooling3D = GlobalAveragePooling
 
 
 @register_layer
