@@ -65,6 +65,10 @@ CASES = [
 IDS = [f"{i}-{type(make()).__name__}" for i, (make, _) in enumerate(CASES)]
 
 
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
 def inputs_for(shape, rng, batch=3, dtype=np.float64):
     if isinstance(shape, list):
         return [rng.standard_normal((batch, *s)).astype(dtype) for s in shape]
@@ -105,7 +109,7 @@ def test_gradients_by_finite_differences(make, shape):
     x = inputs_for(shape, np.random.default_rng(2))
     report = check_gradients(layer, x, max_checks=15)
     assert report.checked > 0
-    assert len(report.entries) == len(x if isinstance(x, list) else [x]) + len(layer._weights)
+    assert len(report.entries) == len(as_list(x)) + len(layer._weights)
 
 
 @pytest.mark.parametrize("make,shape", CASES, ids=IDS)
@@ -121,8 +125,7 @@ def test_sgd_step_decreases_a_loss(make, shape):
     before = loss()
     dx = layer.backward(layer.forward(x, training=True) - target)
     params = [p for p in layer.parameters() if p.trainable]
-    steps = [(p.value, p.grad) for p in params] or list(zip(x if isinstance(x, list) else [x],
-                                                               dx if isinstance(dx, list) else [dx]))
+    steps = [(p.value, p.grad) for p in params] or list(zip(as_list(x), as_list(dx)))
     for value, grad in steps:
         assert np.any(grad != 0)
         value -= 1e-3 * grad
@@ -139,7 +142,7 @@ def test_frozen_layer_returns_dx_and_leaves_its_gradients_alone(make, shape):
     before = [p.value.copy() for p in layer.parameters()]
     y = layer.forward(x, training=True)
     dx = layer.backward(np.ones_like(y))
-    assert all(d.shape == a.shape for d, a in zip(dx if isinstance(dx, list) else [dx], x if isinstance(x, list) else [x]))
+    assert all(d.shape == a.shape for d, a in zip(as_list(dx), as_list(x)))
     assert all(not p.trainable for p in layer.parameters())
     assert all(not p.grad.any() for p in layer.parameters())
     for p, value in zip(layer.parameters(), before):
