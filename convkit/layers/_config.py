@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numbers
 
-from .._validate import check_positive_int
-
 
 def per_axis(value, rank: int, name: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or `rank` ints -> a tuple of `rank` ints >= minimum."""
@@ -27,7 +25,3 @@ def as_lists(value):
     if isinstance(value, (list, tuple)):
         return [as_lists(v) for v in value]
     return value
-
-
-def positive_int(value, name: str) -> int:
-    return check_positive_int(value, name)

@@ -9,9 +9,10 @@ from typing import Optional
 
 from .. import initializers, ops
 from ..conv_spec import PADDING_MODES, ConvSpec, conv_spec, conv_transpose_spec
+from .._validate import check_positive_int
 from ..registry import register_layer
 from . import activations
-from ._config import as_lists, as_tuples, per_axis, positive_int
+from ._config import as_lists, as_tuples, per_axis
 from .base import Layer, Shape
 
 
@@ -25,7 +26,7 @@ class _Conv(Layer):
                  dilation_rate=1, groups: int = 1, activation: Optional[str] = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.filters = None if filters is None else positive_int(filters, "filters")
+        self.filters = None if filters is None else check_positive_int(filters, "filters")
         self.kernel_size = per_axis(kernel_size, self.rank, "kernel_size")
         self.strides = per_axis(strides, self.rank, "strides")
         self.dilation_rate = per_axis(dilation_rate, self.rank, "dilation_rate")
@@ -33,7 +34,7 @@ class _Conv(Layer):
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         self.padding_mode = padding_mode
-        self.groups = positive_int(groups, "groups")
+        self.groups = check_positive_int(groups, "groups")
         self.activation = activations.get_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -170,7 +171,7 @@ class DepthwiseConv2D(_PlainConv):
                  bias_initializer="zeros", **kwargs) -> None:
         super().__init__(None, kernel_size, strides, padding, padding_mode, dilation_rate, 1, activation, use_bias,
                          depthwise_initializer, bias_initializer, **kwargs)
-        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
+        self.depth_multiplier = check_positive_int(depth_multiplier, "depth_multiplier")
 
     @property
     def depthwise_kernel(self):
@@ -198,7 +199,7 @@ class _SeparableConv(_Conv):
                  bias_initializer="zeros", **kwargs) -> None:
         super().__init__(filters, kernel_size, strides, padding, padding_mode, dilation_rate, 1, activation, use_bias,
                          depthwise_initializer, bias_initializer, **kwargs)
-        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
+        self.depth_multiplier = check_positive_int(depth_multiplier, "depth_multiplier")
         self.pointwise_initializer = initializers.get(pointwise_initializer)
 
     def build(self, input_shape: Shape) -> None:
@@ -260,7 +261,7 @@ class SpatiallySeparableConv2D(_Conv):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs) -> None:
         super().__init__(filters, kernel_size, strides, padding, padding_mode, dilation_rate, 1, activation, use_bias,
                          kernel_initializer, bias_initializer, **kwargs)
-        self.intermediate_filters = positive_int(intermediate_filters or self.filters, "intermediate_filters")
+        self.intermediate_filters = check_positive_int(intermediate_filters or self.filters, "intermediate_filters")
 
     def build(self, input_shape: Shape) -> None:
         self._spec(input_shape)

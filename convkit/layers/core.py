@@ -7,9 +7,10 @@ from typing import Optional
 import numpy as np
 
 from .. import initializers, ops
+from .._validate import check_positive_int
 from ..registry import register_layer
 from . import activations
-from ._config import as_lists, as_tuples, positive_int
+from ._config import as_lists, as_tuples
 from .base import Layer, Shape
 
 
@@ -24,7 +25,7 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.units = positive_int(units, "units")
+        self.units = check_positive_int(units, "units")
         self.activation = activations.get_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 from .. import initializers, ops
+from .._validate import check_positive_int
 from ..registry import register_layer
-from ._config import as_lists, as_tuples, positive_int
+from ._config import as_lists, as_tuples
 from .base import Layer, Shape
 
 
@@ -156,7 +157,7 @@ class GroupNormalization(_SampleNorm):
     def __init__(self, groups: int = 32, epsilon: float = 1e-5, center: bool = True, scale: bool = True,
                  **kwargs) -> None:
         super().__init__(epsilon, center, scale, **kwargs)
-        self.groups = positive_int(groups, "groups")
+        self.groups = check_positive_int(groups, "groups")
 
     def build(self, input_shape: Shape) -> None:
         if input_shape[-1] % self.groups:
@@ -194,7 +195,7 @@ class LocalResponseNormalization(Layer):
 
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.size = positive_int(size, "size")
+        self.size = check_positive_int(size, "size")
         self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
 
     def _options(self) -> dict:

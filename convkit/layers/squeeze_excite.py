@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .. import initializers, ops
+from .._validate import check_positive_int
 from ..registry import register_layer
-from ._config import positive_int
 from .base import Layer, Shape
 
 
@@ -28,7 +28,7 @@ class SqueezeExcite(Layer):
     def __init__(self, ratio: int = 16, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.ratio = positive_int(ratio, "ratio")
+        self.ratio = check_positive_int(ratio, "ratio")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
