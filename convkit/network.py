@@ -290,7 +290,8 @@ class Model(Network):
         given = {id(t) for t in self.inputs}
         for node in order:
             if not node.inputs and id(node.output) not in given:
-                raise ValueError(f"the outputs depend on input {node.layer.name!r}, which is not among the Model's inputs")
+                raise ValueError(f"the outputs depend on input {node.layer.name!r}, which is not among the Model's "
+                                 "inputs")
         for t in self.inputs:
             if not isinstance(t.node.layer, InputLayer):
                 raise ValueError(f"Model inputs must come from Input(), got {t!r}")

@@ -77,7 +77,8 @@ class _Checkpoint:
         except FileNotFoundError:
             raise
         except Exception as error:
-            raise ValueError(f"{self.path}: not a readable convkit checkpoint (corrupt or truncated?): {error}") from None
+            raise ValueError(f"{self.path}: not a readable convkit checkpoint (corrupt or truncated?): "
+                             f"{error}") from None
 
     def text(self, member: str) -> Optional[dict]:
         if member not in self.members:

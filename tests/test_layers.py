@@ -278,7 +278,8 @@ def test_batch_norm_updates_and_uses_moving_statistics():
 
 @pytest.mark.parametrize("name,std", [
     ("glorot_uniform", np.sqrt(2 / (9 * 16 + 9 * 32))), ("glorot_normal", np.sqrt(2 / (9 * 16 + 9 * 32))),
-    ("he_uniform", np.sqrt(2 / (9 * 16))), ("he_normal", np.sqrt(2 / (9 * 16))), ("lecun_normal", np.sqrt(1 / (9 * 16)))])
+    ("he_uniform", np.sqrt(2 / (9 * 16))), ("he_normal", np.sqrt(2 / (9 * 16))),
+    ("lecun_normal", np.sqrt(1 / (9 * 16)))])
 def test_initializer_variance_uses_conv_fans(name, std):
     values = initializers.get(name)((3, 3, 16, 32), np.float64)
     assert values.shape == (3, 3, 16, 32) and values.dtype == np.float64

@@ -10,9 +10,10 @@ Contract of a subclass:
 - forward(x, training): compute y. When training is True, keep what backward needs with
   save_for_backward(...), and nothing anywhere else on self (a layer called twice in a graph gets its own
   saved values back for each call).
-- backward(dy): return dx (never modify dy in place: it may be shared), and ADD (+=) the parameter gradients to Parameter.grad through accumulate() (the
-  network zeroes them; adding makes shared weights and fan-out correct). Frozen parameters are skipped by
-  accumulate(); a layer may also test self.trainable to skip computing them.
+- backward(dy): return dx (never modify dy in place: it may be shared), and ADD (+=) the parameter gradients
+  to Parameter.grad through accumulate() (the network zeroes them; adding makes shared weights and fan-out
+  correct). Frozen parameters are skipped by accumulate(); a layer may also test self.trainable to skip
+  computing them.
 - compute_output_shape(input_shape), and optionally flops(input_shape) for summary().
 Layers taking several inputs (Add, Concatenate) set multi_input = True: they get a list of arrays (shapes)
 and their backward returns a list of gradients.

@@ -56,7 +56,8 @@ class _Conv(Layer):
         return conv_spec((1, *input_shape), kernel, groups=self.groups, **self._options())
 
     def _build_bias(self) -> None:
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, decay=False) if self.use_bias else None
+        self.bias = (self.add_weight("bias", (self.filters,), self.bias_initializer, decay=False) if self.use_bias
+                     else None)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*self._spec(input_shape).out_spatial, self.filters)
@@ -214,7 +215,8 @@ class _SeparableConv(_Conv):
     def flops(self, input_shape: Shape) -> int:
         out = self._spec(input_shape).out_spatial
         middle = input_shape[-1] * self.depth_multiplier
-        return math.prod(out) * (2 * middle * (math.prod(self.kernel_size) + self.filters) + self.use_bias * self.filters)
+        per_pixel = 2 * middle * (math.prod(self.kernel_size) + self.filters) + self.use_bias * self.filters
+        return math.prod(out) * per_pixel
 
     def _kernels(self) -> list:
         return [self.depthwise_kernel, self.pointwise_kernel]
@@ -324,7 +326,7 @@ class Conv2DTranspose(_Conv):
         self._build_bias()
 
     def flops(self, input_shape: Shape) -> int:
-        taps = math.prod(input_shape[:-1]) * math.prod(self.kernel_size) * input_shape[-1] * (self.filters // self.groups)
+        taps = math.prod(input_shape) * math.prod(self.kernel_size) * (self.filters // self.groups)
         return 2 * taps + self.use_bias * math.prod(self.compute_output_shape(input_shape))
 
     fuses_activation = False  # ops.conv_transpose has no epilogue

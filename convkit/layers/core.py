@@ -33,7 +33,8 @@ class Dense(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, decay=False) if self.use_bias else None
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, decay=False) if self.use_bias
+                     else None)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)

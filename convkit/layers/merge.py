@@ -72,7 +72,8 @@ class Concatenate(_Merge):
     def compute_output_shape(self, input_shape: list[Shape]) -> Shape:
         axis = self._axis(len(input_shape[0]))
         drop = [s[:axis] + s[axis + 1:] for s in input_shape]
-        if len(input_shape) < 2 or any(len(s) != len(input_shape[0]) or d != drop[0] for s, d in zip(input_shape, drop)):
+        agree = all(len(s) == len(input_shape[0]) and d == drop[0] for s, d in zip(input_shape, drop))
+        if len(input_shape) < 2 or not agree:
             raise ValueError(f"Concatenate {self.name!r} needs two or more inputs agreeing except on axis "
                              f"{self.axis}, got {input_shape}")
         return (*input_shape[0][:axis], sum(s[axis] for s in input_shape), *input_shape[0][axis + 1:])
