@@ -1,7 +1,7 @@
 """convkit: convolutional networks on a fast C++/OpenMP core, NumPy in and NumPy out."""
 import os as _os
 
-from . import _C, ops
+from . import _C, ops, random
 from ._version import __version__
 from .runtime import (
     KernelInfo,
@@ -26,6 +26,7 @@ __all__ = [
     "get_num_threads",
     "kernels",
     "ops",
+    "random",
     "select_kernel",
     "set_num_threads",
     "show_config",

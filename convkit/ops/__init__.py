@@ -13,6 +13,16 @@ from ._composite import (
     spatially_separable_conv2d_backward,
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
+from ._dropout import (
+    drop_connect,
+    drop_connect_backward,
+    dropout,
+    dropout_backward,
+    spatial_dropout,
+    spatial_dropout_backward,
+    stochastic_depth,
+    stochastic_depth_backward,
+)
 from ._gemm import gemm, matmul
 from ._norm import (
     NormStats,
@@ -68,6 +78,10 @@ __all__ = [
     "conv_backward",
     "conv_transpose",
     "conv_transpose_backward",
+    "drop_connect",
+    "drop_connect_backward",
+    "dropout",
+    "dropout_backward",
     "flattened_conv2d",
     "flattened_conv2d_backward",
     "gemm",
@@ -91,6 +105,10 @@ __all__ = [
     "max_pool_backward",
     "separable_conv",
     "separable_conv_backward",
+    "spatial_dropout",
+    "spatial_dropout_backward",
     "spatially_separable_conv2d",
     "spatially_separable_conv2d_backward",
+    "stochastic_depth",
+    "stochastic_depth_backward",
 ]
