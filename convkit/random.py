@@ -26,7 +26,7 @@ from ._validate import FLOAT_DTYPES, check_real
 
 ALGORITHM = "philox4x32-10"
 _WORDS_PER_BLOCK = 4
-_COUNTER_LIMIT = 2**64  # the block counter is 64 bits wide
+_COUNTER_LIMIT = 2**64  # the block counter is 64 bits wide (the last block is left unused)
 
 Shape = Union[int, tuple]
 
@@ -86,7 +86,7 @@ class Generator:
         blocks = -(-values * words_per_value // _WORDS_PER_BLOCK)
         with self._lock:
             first = self._counter
-            if first + blocks > _COUNTER_LIMIT:
+            if first + blocks >= _COUNTER_LIMIT:  # >=: the counter, saved in a state, stays below 2**64
                 raise OverflowError(f"generator exhausted: counter {first} + {blocks} blocks passes 2**64; reseed it")
             self._counter = first + blocks
         return self._seed, first
