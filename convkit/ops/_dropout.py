@@ -71,7 +71,8 @@ def _elementwise(x, name: str, rate, training, generator) -> tuple[np.ndarray, O
     if _is_identity(rate, training):
         resolve(generator)
         return x, None
-    return _forward(x, (1, 1, x.size), rate, generator)
+    y, mask = _forward(x, (1, 1, x.size), rate, generator)
+    return y, mask.reshape(x.shape)
 
 
 def _elementwise_backward(dy, name: str, mask, rate) -> np.ndarray:
