@@ -22,21 +22,32 @@ constexpr std::uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
 constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 constexpr int kRounds = 10;
 
-inline Block round(const Block& c, const Key& k) {
-  const std::uint64_t p0 = static_cast<std::uint64_t>(kMultiplier0) * c[0];
-  const std::uint64_t p1 = static_cast<std::uint64_t>(kMultiplier1) * c[2];
-  const auto hi = [](std::uint64_t p) { return static_cast<std::uint32_t>(p >> 32); };
-  const auto lo = [](std::uint64_t p) { return static_cast<std::uint32_t>(p); };
-  return {hi(p1) ^ c[1] ^ k[0], lo(p1), hi(p0) ^ c[3] ^ k[1], lo(p0)};
+// The 10-round bijection on `kLanes` counters at once, in structure-of-arrays form (c[word][lane]), so that
+// the compiler can interleave or vectorise the lanes' rounds, which are chains of dependent multiplies.
+// Each round: (c0, c1, c2, c3) -> (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)), the
+// products 64 bits wide; the key advances by the Weyl increments between rounds.
+template <int kLanes>
+inline void philox4x32_10_lanes(std::uint32_t (&c)[4][kLanes], const Key& key) {
+  std::uint32_t k0 = key[0], k1 = key[1];  // scalars, not the array: GCC then vectorises the lanes
+  for (int r = 0; r < kRounds; ++r) {
+    if (r > 0) k0 += kWeyl0, k1 += kWeyl1;
+    for (int j = 0; j < kLanes; ++j) {
+      const std::uint64_t p0 = static_cast<std::uint64_t>(kMultiplier0) * c[0][j];
+      const std::uint64_t p1 = static_cast<std::uint64_t>(kMultiplier1) * c[2][j];
+      const std::uint32_t next0 = static_cast<std::uint32_t>(p1 >> 32) ^ c[1][j] ^ k0;
+      const std::uint32_t next2 = static_cast<std::uint32_t>(p0 >> 32) ^ c[3][j] ^ k1;
+      c[1][j] = static_cast<std::uint32_t>(p1);
+      c[3][j] = static_cast<std::uint32_t>(p0);
+      c[0][j] = next0;
+      c[2][j] = next2;
+    }
+  }
 }
 
-// The 10-round bijection; the key advances by the Weyl increments between rounds.
-inline Block philox4x32_10(Block counter, Key key) {
-  for (int r = 0; r < kRounds; ++r) {
-    if (r > 0) key = {key[0] + kWeyl0, key[1] + kWeyl1};
-    counter = round(counter, key);
-  }
-  return counter;
+inline Block philox4x32_10(const Block& counter, const Key& key) {
+  std::uint32_t c[4][1] = {{counter[0]}, {counter[1]}, {counter[2]}, {counter[3]}};
+  philox4x32_10_lanes<1>(c, key);
+  return {c[0][0], c[1][0], c[2][0], c[3][0]};
 }
 
 // Where one call's values come from (see the top of this file).
@@ -44,11 +55,21 @@ struct Stream {
   std::uint64_t seed;
   std::uint64_t first_block;
 
-  // Block `index` of the call (index counted from first_block; the counter wraps modulo 2^64).
-  Block block(std::uint64_t index) const {
-    const std::uint64_t counter = first_block + index;
-    return philox4x32_10({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
-                         {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+  // Blocks index, index + 1, ..., index + kLanes - 1 of the call (counted from first_block; the counter
+  // wraps modulo 2^64).
+  template <int kLanes>
+  std::array<Block, kLanes> blocks(std::uint64_t index) const {
+    std::uint32_t c[4][kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+      const std::uint64_t counter = first_block + index + static_cast<std::uint64_t>(j);
+      c[0][j] = static_cast<std::uint32_t>(counter);
+      c[1][j] = static_cast<std::uint32_t>(counter >> 32);
+      c[2][j] = c[3][j] = 0;
+    }
+    philox4x32_10_lanes<kLanes>(c, {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+    std::array<Block, kLanes> out;
+    for (int j = 0; j < kLanes; ++j) out[j] = {c[0][j], c[1][j], c[2][j], c[3][j]};
+    return out;
   }
 };
 

@@ -7,8 +7,10 @@
 #include "ops/dropout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "core/checked_math.h"
 #include "ops/parallel_shares.h"
@@ -19,15 +21,28 @@ namespace {
 
 using std::int64_t;
 
+// v if keep, else +0 (whatever v is, inf and NaN included), by clearing v's bits. A plain select would do,
+// but GCC does not vectorise a select that feeds floating-point arithmetic (which could trap), and the
+// loops below then run at a mispredicted branch per element.
+template <class T>
+T kept_or_zero(T v, bool keep) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  Bits bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= Bits(0) - Bits(keep);
+  std::memcpy(&v, &bits, sizeof bits);
+  return v;
+}
+
 // y[k] = base[k] + (keep(k) ? x[k] * scale : 0) for the n elements of a run (base null: 0).
 template <class T, class Keep>
 void scale_run(int64_t n, Keep keep, double scale, const T* x, const T* base, T* y) {
   if (base) {
     for (int64_t k = 0; k < n; ++k) {
-      y[k] = keep(k) ? static_cast<T>(static_cast<double>(base[k]) + static_cast<double>(x[k]) * scale) : base[k];
+      y[k] = static_cast<T>(static_cast<double>(base[k]) + static_cast<double>(kept_or_zero(x[k], keep(k))) * scale);
     }
   } else {
-    for (int64_t k = 0; k < n; ++k) y[k] = keep(k) ? static_cast<T>(static_cast<double>(x[k]) * scale) : T(0);
+    for (int64_t k = 0; k < n; ++k) y[k] = static_cast<T>(static_cast<double>(kept_or_zero(x[k], keep(k))) * scale);
   }
 }
 

@@ -3,10 +3,12 @@
 #include "ops/random_fill.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "core/checked_math.h"
 #include "ops/parallel_shares.h"
 
 namespace convkit {
@@ -34,16 +36,24 @@ struct Words<double> {
   static double open(const Block& b, int slot) { return philox::open_unit(b[2 * slot], b[2 * slot + 1]); }
 };
 
+// Blocks computed together (core/philox.h: philox4x32_10_lanes): independent multiply chains that overlap.
+// 4 measured fastest on Zen 3 (8 and 16 spill registers).
+constexpr int kLanes = 4;
+
 // Calls values(block, first, begin, end) for every block a value of [0, n) falls in, in parallel: `first`
 // is the index of the block's slot 0, and slots [begin, end) are the block's values to write.
 // cost_per_value weighs the work against the cost of waking a thread (ops/parallel_shares.h).
 template <int kValuesPerBlock, class Values>
 void for_each_block(const philox::Stream& stream, int64_t n, int64_t cost_per_value, Values&& values) {
   for_each_share(n, cost_per_value, [&](int64_t begin, int64_t end) {
-    for (int64_t first = begin - begin % kValuesPerBlock; first < end; first += kValuesPerBlock) {
-      const Block block = stream.block(static_cast<std::uint64_t>(first / kValuesPerBlock));
-      values(block, first, static_cast<int>(std::max(begin, first) - first),
-             static_cast<int>(std::min<int64_t>(end - first, kValuesPerBlock)));
+    const int64_t end_block = ceil_div(end, kValuesPerBlock);
+    for (int64_t batch = begin / kValuesPerBlock; batch < end_block; batch += kLanes) {
+      const std::array<Block, kLanes> blocks = stream.blocks<kLanes>(static_cast<std::uint64_t>(batch));
+      for (int j = 0; j < kLanes && batch + j < end_block; ++j) {
+        const int64_t first = (batch + j) * kValuesPerBlock;
+        values(blocks[j], first, static_cast<int>(std::max(begin, first) - first),
+               static_cast<int>(std::min<int64_t>(end - first, kValuesPerBlock)));
+      }
     }
   });
 }
