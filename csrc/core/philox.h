@@ -23,12 +23,12 @@ constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 constexpr int kRounds = 10;
 
 // The 10-round bijection on `kLanes` counters at once, in structure-of-arrays form (c[word][lane]), so that
-// the compiler can interleave or vectorise the lanes' rounds, which are chains of dependent multiplies.
+// the compiler can interleave the lanes' rounds, which are chains of dependent multiplies.
 // Each round: (c0, c1, c2, c3) -> (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)), the
 // products 64 bits wide; the key advances by the Weyl increments between rounds.
 template <int kLanes>
 inline void philox4x32_10_lanes(std::uint32_t (&c)[4][kLanes], const Key& key) {
-  std::uint32_t k0 = key[0], k1 = key[1];  // scalars, not the array: GCC then vectorises the lanes
+  std::uint32_t k0 = key[0], k1 = key[1];
   for (int r = 0; r < kRounds; ++r) {
     if (r > 0) k0 += kWeyl0, k1 += kWeyl1;
     for (int j = 0; j < kLanes; ++j) {
@@ -55,21 +55,24 @@ struct Stream {
   std::uint64_t seed;
   std::uint64_t first_block;
 
-  // Blocks index, index + 1, ..., index + kLanes - 1 of the call (counted from first_block; the counter
-  // wraps modulo 2^64).
+  // The words of blocks [index, index + count) of the call (index counted from first_block; the counter
+  // wraps modulo 2^64), block after block in words[0, 4 * count). count must be a multiple of kLanes.
   template <int kLanes>
-  std::array<Block, kLanes> blocks(std::uint64_t index) const {
-    std::uint32_t c[4][kLanes];
-    for (int j = 0; j < kLanes; ++j) {
-      const std::uint64_t counter = first_block + index + static_cast<std::uint64_t>(j);
-      c[0][j] = static_cast<std::uint32_t>(counter);
-      c[1][j] = static_cast<std::uint32_t>(counter >> 32);
-      c[2][j] = c[3][j] = 0;
+  void words(std::uint64_t index, int count, std::uint32_t* words) const {
+    const Key key = {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)};
+    for (int b = 0; b < count; b += kLanes) {
+      std::uint32_t c[4][kLanes];
+      for (int j = 0; j < kLanes; ++j) {
+        const std::uint64_t counter = first_block + index + static_cast<std::uint64_t>(b + j);
+        c[0][j] = static_cast<std::uint32_t>(counter);
+        c[1][j] = static_cast<std::uint32_t>(counter >> 32);
+        c[2][j] = c[3][j] = 0;
+      }
+      philox4x32_10_lanes<kLanes>(c, key);
+      for (int j = 0; j < kLanes; ++j) {
+        for (int w = 0; w < 4; ++w) words[4 * (b + j) + w] = c[w][j];
+      }
     }
-    philox4x32_10_lanes<kLanes>(c, {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
-    std::array<Block, kLanes> out;
-    for (int j = 0; j < kLanes; ++j) out[j] = {c[0][j], c[1][j], c[2][j], c[3][j]};
-    return out;
   }
 };
 
