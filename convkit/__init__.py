@@ -1,7 +1,7 @@
 """convkit: convolutional networks on a fast C++/OpenMP core, NumPy in and NumPy out."""
 import os as _os
 
-from . import _C, initializers, layers, losses, metrics, ops, registry, testing
+from . import _C, initializers, layers, losses, metrics, ops, random, registry, testing
 from .network import Input, Model, Sequential
 from .parameter import Parameter
 from ._version import __version__
@@ -38,6 +38,7 @@ __all__ = [
     "layers",
     "load_model",
     "ops",
+    "random",
     "registry",
     "select_kernel",
     "set_num_threads",

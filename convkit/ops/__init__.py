@@ -13,6 +13,16 @@ from ._composite import (
     spatially_separable_conv2d_backward,
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
+from ._dropout import (
+    drop_connect,
+    drop_connect_backward,
+    dropout,
+    dropout_backward,
+    spatial_dropout,
+    spatial_dropout_backward,
+    stochastic_depth,
+    stochastic_depth_backward,
+)
 from ._gemm import gemm, matmul
 from ._loss import binary_cross_entropy_with_logits, mse_loss, nll_loss, softmax_cross_entropy
 from ._norm import (
@@ -70,6 +80,10 @@ __all__ = [
     "conv_backward",
     "conv_transpose",
     "conv_transpose_backward",
+    "drop_connect",
+    "drop_connect_backward",
+    "dropout",
+    "dropout_backward",
     "flattened_conv2d",
     "flattened_conv2d_backward",
     "gemm",
@@ -96,6 +110,10 @@ __all__ = [
     "separable_conv",
     "separable_conv_backward",
     "softmax_cross_entropy",
+    "spatial_dropout",
+    "spatial_dropout_backward",
     "spatially_separable_conv2d",
     "spatially_separable_conv2d_backward",
+    "stochastic_depth",
+    "stochastic_depth_backward",
 ]
