@@ -1,7 +1,7 @@
 """convkit: convolutional networks on a fast C++/OpenMP core, NumPy in and NumPy out."""
 import os as _os
 
-from . import _C, ops
+from . import _C, callbacks, ops, optim, schedules
 from ._version import __version__
 from .runtime import (
     KernelInfo,
@@ -13,6 +13,7 @@ from .runtime import (
     show_config,
     use_kernel,
 )
+from .training import History, TrainingMixin, ensemble
 
 if _os.environ.get("CONVKIT_KERNEL"):
     from .runtime import apply_kernel_override as _apply_kernel_override
@@ -20,7 +21,13 @@ if _os.environ.get("CONVKIT_KERNEL"):
     _apply_kernel_override(_os.environ["CONVKIT_KERNEL"])
 
 __all__ = [
+    "History",
     "KernelInfo",
+    "TrainingMixin",
+    "callbacks",
+    "ensemble",
+    "optim",
+    "schedules",
     "__version__",
     "config",
     "get_num_threads",
