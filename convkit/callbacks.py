@@ -87,7 +87,8 @@ class ModelCheckpoint(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops training when `monitor` has not improved by more than `min_delta` for `patience` epochs in a row.
+    """Stops training after `patience` epochs in a row in which `monitor` did not improve by more than
+    `min_delta` (Keras' rule; patience=0 stops at the first such epoch, as patience=1 does).
 
     With `restore_best_weights`, the parameters of the best epoch are copied back when training ends (if the
     last epoch was not the best). `stopped_epoch` is the epoch after which training stopped (or None), and
@@ -123,7 +124,7 @@ class EarlyStopping(Callback):
                 self.best_weights = [p.value.copy() for p in self.model.parameters()]
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
