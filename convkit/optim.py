@@ -57,10 +57,10 @@ class Optimizer:
     """
 
     _checks: Dict[str, Any] = {}
-    _buffers: tuple = ()  # names of the per-parameter state arrays
 
     def __init__(self, params: Optional[ParamsOrGroups], defaults: Dict[str, Any]) -> None:
         self.defaults = self._check_options(defaults, "")
+        self._check_group(self.defaults, "")
         self.param_groups: List[Dict[str, Any]] = []
         self.state: Dict[str, Dict[str, Any]] = {}
         self.iterations = 0  # steps taken
@@ -75,6 +75,9 @@ class Optimizer:
                                  f"known: {sorted(self._checks)}")
             checked[key] = self._checks[key](value, key)
         return checked
+
+    def _check_group(self, group: Dict[str, Any], where: str) -> None:
+        """Checks that a group's options (defaults merged with its own) make sense together."""
 
     def bind(self, params: ParamsOrGroups) -> "Optimizer":
         """Sets the parameters to optimize (replacing any bound before): Parameters or group dicts."""
@@ -96,7 +99,9 @@ class Optimizer:
                     raise ValueError(f"parameter {p.name!r} is listed twice")
                 seen[p.name] = p
             options = self._check_options({k: v for k, v in raw.items() if k != "params"}, f"param group {index}: ")
-            groups.append({**self.defaults, **options, "params": members})
+            group = {**self.defaults, **options, "params": members}
+            self._check_group(group, f"param group {index}: ")
+            groups.append(group)
         self.param_groups = groups
         default_lr = self.defaults["lr"]
         for group in groups:  # a group's lr keeps its ratio to the default when `lr` is set (schedules)
@@ -104,8 +109,8 @@ class Optimizer:
         self.state = {name: state for name, state in self.state.items() if name in seen}
         return self
 
-    @property
     def parameters(self) -> List[Parameter]:
+        """Every bound parameter, group by group."""
         return [p for g in self.param_groups for p in g["params"]]
 
     @property
@@ -122,7 +127,7 @@ class Optimizer:
             group["lr"] = value * group["lr_scale"]
 
     def zero_grad(self) -> None:
-        for p in self.parameters:
+        for p in self.parameters():
             p.zero_grad()
 
     def step(self) -> None:
@@ -149,8 +154,9 @@ class Optimizer:
     # ---- checkpoints -------------------------------------------------------------------------------------
 
     def state_dict(self) -> StateDict:
-        """A flat dict: 'iterations', 'group.{i}.{option}' per group, '{param name}.{buffer}' and
-        '{param name}.step' per parameter with state. Arrays are copies."""
+        """A flat dict of arrays, floats and ints: 'iterations', 'defaults.{option}', 'group.{i}.{option}' per
+        group (bools as ints, Adam's betas as an array), and 'state.{parameter name}.{item}' for each
+        parameter's state ('momentum_buffer'; 'exp_avg', 'exp_avg_sq', 'step'). Arrays are copies."""
         out: StateDict = {"iterations": self.iterations}
         for key, value in self.defaults.items():
             out[f"defaults.{key}"] = _plain(value)
@@ -160,7 +166,7 @@ class Optimizer:
                     out[f"group.{i}.{key}"] = _plain(value)
         for name, state in self.state.items():
             for key, value in state.items():
-                out[f"{name}.{key}"] = value.copy() if isinstance(value, np.ndarray) else value
+                out[f"state.{name}.{key}"] = value.copy() if isinstance(value, np.ndarray) else value
         return out
 
     def load_state_dict(self, state_dict: StateDict) -> None:
@@ -170,7 +176,7 @@ class Optimizer:
             raise RuntimeError("bind the parameters before loading optimizer state")
         state_dict = dict(state_dict)
         self.iterations = int(state_dict.pop("iterations", 0))
-        by_name = {p.name: p for p in self.parameters}
+        by_name = {p.name: p for p in self.parameters()}
         new_state: Dict[str, Dict[str, Any]] = {}
         for key, value in state_dict.items():
             if key.startswith("defaults."):
@@ -182,10 +188,14 @@ class Optimizer:
                     raise ValueError(f"state_dict has {key!r} but the optimizer has {len(self.param_groups)} groups")
                 self.param_groups[int(index)][option] = _restore(value)
                 continue
-            name, _, item = key.rpartition(".")
+            if not key.startswith("state."):
+                raise ValueError(f"state_dict has an unknown key {key!r}")
+            name, _, item = key[len("state."):].rpartition(".")  # a parameter's name may contain dots
             if name not in by_name:
                 raise ValueError(f"state_dict has state for parameter {name!r}, which is not bound")
             p = by_name[name]
+            if isinstance(value, np.ndarray) and value.ndim == 0:  # a step count, as np.load returns it
+                value = value.item()
             if isinstance(value, np.ndarray):
                 if value.shape != p.value.shape:
                     raise ValueError(f"state_dict {key!r} has shape {value.shape}, parameter {name!r} {p.value.shape}")
@@ -227,13 +237,10 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                                       dampening=dampening))
 
-    def _check_options(self, options, where):
-        checked = super()._check_options(options, where)
-        merged = {**getattr(self, "defaults", {}), **checked}
-        if merged.get("nesterov") and (merged.get("momentum", 0) <= 0 or merged.get("dampening", 0) != 0):
+    def _check_group(self, group, where):
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"{where}nesterov needs momentum > 0 and dampening = 0, got momentum="
-                             f"{merged.get('momentum')!r}, dampening={merged.get('dampening')!r}")
-        return checked
+                             f"{group['momentum']!r}, dampening={group['dampening']!r}")
 
     def _step_group(self, group, params):
         momentum = group["momentum"] != 0

@@ -84,6 +84,12 @@ def _check_samples(x, y) -> Tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _check_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
 def _batches(n: int, batch_size: int):
     return range(0, n, batch_size)
 
@@ -94,10 +100,12 @@ class TrainingMixin:
     optimizer: Optional[optim.Optimizer] = None
     stop_training: bool = False
 
-    def compile(self, optimizer: Union[str, optim.Optimizer] = "sgd", loss: Any = "mse",
+    def compile(self, optimizer: Union[str, optim.Optimizer] = "sgd", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None) -> None:
         """Chooses the optimizer ('sgd', 'adam', 'adamw' or an Optimizer, bound here to the parameters), the
-        loss and the metrics (names or callables) that fit and evaluate report."""
+        loss (required) and the metrics (names or callables) that fit and evaluate report."""
+        if loss is None:
+            raise ValueError("compile needs a loss: a name from convkit.losses or a loss object, got None")
         self.optimizer = optim.get(optimizer).bind(self.parameters())
         self.loss = _resolve("losses", loss)
         self.compiled_metrics = [(_metric_name(m, fn), fn) for m in (metrics or []) for fn in [_resolve("metrics", m)]]
@@ -183,7 +191,9 @@ class TrainingMixin:
         self._require_compiled()
         x, y = _check_samples(x, y)
         batch_size = check_positive_int(batch_size, "batch_size")
-        epochs = int(check_real(epochs, "epochs"))
+        epochs = check_positive_int(epochs, "epochs")
+        if not 0 <= _check_int(initial_epoch, "initial_epoch") < epochs:
+            raise ValueError(f"initial_epoch must be in [0, epochs={epochs}), got {initial_epoch!r}")
         validation_split = check_real(validation_split, "validation_split")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")

@@ -237,6 +237,17 @@ def test_bad_fit_arguments():
         model.fit(x, y, verbose=3)
     with pytest.raises(ValueError, match="mc_samples must be >= 1, got 0"):
         model.predict(x, mc_samples=0)
+    with pytest.raises(ValueError, match="initial_epoch must be in \\[0, epochs=2\\), got 2"):
+        model.fit(x, y, epochs=2, initial_epoch=2)
+    with pytest.raises(ValueError, match="compile needs a loss"):
+        Linear(3, 1).compile("sgd")
+
+
+def test_initial_epoch_resumes_the_epoch_count():
+    x, y = regression_data(16)
+    recorder = Recorder()
+    history = compiled().fit(x, y, epochs=3, initial_epoch=1, verbose=0, callbacks=[recorder])
+    assert history.epoch == [1, 2] and recorder.events[1] == "epoch_begin 1"
 
 
 # ---- callbacks ------------------------------------------------------------------------------------------
