@@ -144,12 +144,13 @@ class CSVLogger(Callback):
         self.append = append
         self._file = None
         self._writer = None
-        self._keys: Optional[List[str]] = None
+        self._keys: Optional[List[str]] = None  # the columns, fixed by the first epoch's logs
+        self._needs_header = True
 
     def on_train_begin(self, logs=None):
         has_rows = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._file = open(self.filename, "a" if self.append else "w", newline="")
-        self._needs_header = not has_rows
+        self._writer, self._keys, self._needs_header = None, None, not has_rows
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

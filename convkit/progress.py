@@ -44,8 +44,8 @@ class ProgressBar:
         elapsed = max(self.clock() - self.start, 1e-9)
         filled = self.WIDTH * done // max(self.total, 1)
         bar = ("=" * filled + ">" + "." * self.WIDTH)[:self.WIDTH]
-        parts = [self.prefix, f"{done}/{self.total} [{bar}]", format_logs(logs), f"{self.samples / elapsed:.0f} samples/s",
-                 tail]
+        parts = [self.prefix, f"{done}/{self.total} [{bar}]", format_logs(logs),
+                 f"{self.samples / elapsed:.0f} samples/s", tail]
         return "  ".join(p for p in parts if p)
 
     def _elapsed(self) -> str:

@@ -108,7 +108,10 @@ class TrainingMixin:
             raise ValueError("compile needs a loss: a name from convkit.losses or a loss object, got None")
         self.optimizer = optim.get(optimizer).bind(self.parameters())
         self.loss = _resolve("losses", loss)
-        self.compiled_metrics = [(_metric_name(m, fn), fn) for m in (metrics or []) for fn in [_resolve("metrics", m)]]
+        self.compiled_metrics = []  # (name in the logs, function)
+        for metric in metrics or []:
+            fn = _resolve("metrics", metric)
+            self.compiled_metrics.append((_metric_name(metric, fn), fn))
 
     def _require_compiled(self) -> None:
         if self.optimizer is None:
@@ -150,7 +153,8 @@ class TrainingMixin:
         return np.concatenate([self.forward(x[s:s + batch_size], training=training)
                                for s in _batches(len(x), batch_size)])
 
-    def predict(self, x, batch_size: int = 32, mc_samples: Optional[int] = None):
+    def predict(self, x, batch_size: int = 32,
+                mc_samples: Optional[int] = None) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """Outputs for x, batch by batch, in inference mode.
 
         mc_samples=M (Monte-Carlo dropout): M passes with training=True, so dropout stays on, and returns
@@ -159,8 +163,8 @@ class TrainingMixin:
         """
         x = np.asarray(x)
         batch_size = check_positive_int(batch_size, "batch_size")
-        if len(x) == 0:
-            raise ValueError("predict needs at least one sample, got 0")
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"predict needs at least one sample along x's first axis, got shape {x.shape}")
         if mc_samples is None:
             return self._predict_once(x, batch_size, training=False)
         mc_samples = check_positive_int(mc_samples, "mc_samples")

@@ -120,6 +120,16 @@ def test_adam_equals_numpy_reference(options, decoupled, dtype):
         np.testing.assert_array_equal(p.value, adam_reference(v, g, decoupled=decoupled, **options))
 
 
+@given(lr=st.floats(1e-5, 0.1), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.5, 0.9999), eps=st.floats(1e-10, 1e-3),
+       weight_decay=st.sampled_from([0.0, 1e-2]), decoupled=st.booleans(), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))
+def test_adam_reference_any_hyperparameters(lr, beta1, beta2, eps, weight_decay, decoupled, dtype, seed):
+    values, grads = random_case(np.random.default_rng(seed), [(13,)], dtype, steps=3)
+    options = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+    params, _ = run(AdamW if decoupled else Adam, values, grads, **options)
+    np.testing.assert_array_equal(params[0].value, adam_reference(values[0], grads[0], decoupled=decoupled, **options))
+
+
 def test_adamw_default_weight_decay_is_pytorchs():
     assert AdamW().defaults["weight_decay"] == 0.01 and Adam().defaults["weight_decay"] == 0.0
 
@@ -287,7 +297,7 @@ def test_bad_arguments_name_the_argument():
         convkit.optim.get("rmsprop")
 
 
-def test_core_refuses_mismatched_arrays():
+def test_core_refuses_bad_arrays():
     # The last line of defence for direct callers of convkit._C: an error, never a wild write.
     p, g = np.ones(4), np.ones(3)
     with pytest.raises(ValueError, match="grads\\[0\\] has 3 elements"):
@@ -296,10 +306,16 @@ def test_core_refuses_mismatched_arrays():
         _C.sgd_step([p], [np.ones(4, np.float32)], [], [False], lr=0.1, momentum=0.0, dampening=0.0,
                     weight_decay=0.0, nesterov=False)
     with pytest.raises(ValueError, match="exp_avgs has 0 arrays for 1 parameters"):
-        _C.adam_step([p], [p], [], [], [1], lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0,
+        _C.adam_step([p], [np.ones(4)], [], [], [1], lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0,
                      decoupled_weight_decay=False)
+    with pytest.raises(ValueError, match="arrays of parameter 0 overlap in memory"):
+        _C.sgd_step([p], [p], [], [False], lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False)
+    buffer = np.zeros(6)
+    with pytest.raises(ValueError, match="arrays of parameter 0 overlap in memory"):
+        _C.adam_step([p], [np.ones(4)], [buffer[:4]], [buffer[2:]], [1], lr=0.1, beta1=0.9, beta2=0.99,
+                     eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False)
     readonly = np.ones(4)
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="params\\[0\\] is read-only"):
-        _C.sgd_step([readonly], [p], [], [False], lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0,
+        _C.sgd_step([readonly], [np.ones(4)], [], [False], lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0,
                     nesterov=False)

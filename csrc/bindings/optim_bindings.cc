@@ -44,6 +44,20 @@ void require_lengths(std::size_t length, std::initializer_list<std::pair<const A
   }
 }
 
+// The update loops declare a tensor's arrays __restrict: refuse arrays (of `size` elements) that overlap.
+template <class T>
+void require_disjoint(std::size_t i, std::int64_t size, std::initializer_list<const T*> arrays) {
+  const auto bytes = static_cast<std::uintptr_t>(size) * sizeof(T);
+  for (auto a = arrays.begin(); a != arrays.end(); ++a) {
+    for (auto b = a + 1; b != arrays.end(); ++b) {
+      const auto start_a = reinterpret_cast<std::uintptr_t>(*a), start_b = reinterpret_cast<std::uintptr_t>(*b);
+      if (*a && *b && start_a < start_b + bytes && start_b < start_a + bytes) {
+        throw py::value_error("the arrays of parameter " + std::to_string(i) + " overlap in memory");
+      }
+    }
+  }
+}
+
 template <class T>
 void sgd(const ArrayList& params, const ArrayList& grads, const ArrayList& velocities,
          const std::vector<bool>& first_step, const SgdOptions& options) {
@@ -54,9 +68,10 @@ void sgd(const ArrayList& params, const ArrayList& grads, const ArrayList& veloc
   std::vector<SgdTensor<T>> tensors;
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto size = static_cast<std::int64_t>(params[i].size());
-    tensors.push_back({element_data<T>(params, i, size, "params", true), element_data<T>(grads, i, size, "grads", false),
-                       momentum ? element_data<T>(velocities, i, size, "velocities", true) : nullptr, size,
-                       bool(first_step[i])});
+    T* velocity = momentum ? element_data<T>(velocities, i, size, "velocities", true) : nullptr;
+    tensors.push_back({element_data<T>(params, i, size, "params", true),
+                       element_data<T>(grads, i, size, "grads", false), velocity, size, bool(first_step[i])});
+    require_disjoint<T>(i, size, {tensors.back().param, tensors.back().grad, velocity});
   }
   py::gil_scoped_release release;
   sgd_step<T>(tensors, options);
@@ -70,9 +85,12 @@ void adam(const ArrayList& params, const ArrayList& grads, const ArrayList& exp_
   std::vector<AdamTensor<T>> tensors;
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto size = static_cast<std::int64_t>(params[i].size());
-    tensors.push_back({element_data<T>(params, i, size, "params", true), element_data<T>(grads, i, size, "grads", false),
+    tensors.push_back({element_data<T>(params, i, size, "params", true),
+                       element_data<T>(grads, i, size, "grads", false),
                        element_data<T>(exp_avgs, i, size, "exp_avgs", true),
                        element_data<T>(exp_avg_sqs, i, size, "exp_avg_sqs", true), size, steps[i]});
+    const AdamTensor<T>& t = tensors.back();
+    require_disjoint<T>(i, size, {t.param, t.grad, t.exp_avg, t.exp_avg_sq});
   }
   py::gil_scoped_release release;
   adam_step<T>(tensors, options);
