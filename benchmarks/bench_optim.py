@@ -107,19 +107,26 @@ def main(argv=None) -> int:
     return 0
 
 
-def alternate(calls, repeats):
-    """Median seconds of each call, the calls run in turn within each repeat (so drift hits them alike)."""
+def alternate(calls, repeats, sample_seconds=0.05):
+    """Median seconds per call of each call, the calls run in turn within each repeat (so drift hits them
+    alike), each after a pause that lets the previous library's worker threads stop spinning (common.settle).
+    A sample repeats a short call for about sample_seconds, so that waking the threads does not dominate."""
     import statistics
     import time
 
-    for call in calls.values():
-        call()  # warm-up
+    inner = {}
+    for name, call in calls.items():  # warm-up, and how many calls make one sample
+        start = time.perf_counter()
+        call()
+        inner[name] = max(1, int(sample_seconds / max(time.perf_counter() - start, 1e-9)))
     samples = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
+            common.settle()
             start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(inner[name]):
+                call()
+            samples[name].append((time.perf_counter() - start) / inner[name])
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
