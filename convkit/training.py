@@ -25,8 +25,8 @@ from .progress import ProgressBar
 class History(Callback):
     """What `fit` returns: `history[name]` is the per-epoch list of each log entry ('loss', metrics, 'val_*',
     'lr'), `epoch` the epochs run (from 0). `interrupted` is True when Ctrl-C stopped training; then
-    `interrupted_at` = (epoch, batches completed in it): an epoch cut short is not in `history`, one whose
-    batches all ran (Ctrl-C during validation) is."""
+    `interrupted_at` = (epoch, batches completed in it). An epoch interrupted during its batches is not in
+    `history`; one interrupted during its validation or on_epoch_end callbacks is."""
 
     def __init__(self) -> None:
         self.history: Dict[str, List[float]] = {}
@@ -88,6 +88,23 @@ def _check_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")
     return int(value)
+
+
+def _hold_out(x: np.ndarray, y: np.ndarray, validation_data, validation_split: float):
+    """(x, y, validation): the training samples and the validation pair (or None). validation_data wins; else
+    the last `validation_split` fraction of the samples is held out."""
+    if validation_data is not None:
+        return x, y, _check_samples(*validation_data)
+    if validation_split > 0:
+        split = int(len(x) * (1.0 - validation_split))
+        if split == len(x):
+            raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves no validation sample")
+        x, y, validation = x[:split], y[:split], (x[split:], y[split:])
+    else:
+        validation = None
+    if len(x) == 0:
+        raise ValueError("fit needs at least one training sample, got 0")
+    return x, y, validation
 
 
 def _batches(n: int, batch_size: int):
@@ -177,6 +194,28 @@ class TrainingMixin:
             m2 += delta * (sample - mean)
         return mean.astype(first.dtype), (m2 / mc_samples).astype(first.dtype)
 
+    def _train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+                     callbacks: List[Callback], bar: Optional[ProgressBar],
+                     ctrl_c: "_CtrlCAfterBatch") -> Tuple[Dict[str, float], int]:
+        """One pass over the samples in `order`, in mini-batches. Returns the logs averaged over the batches
+        run (weighted by batch size) and how many ran: all, unless a callback stopped training or Ctrl-C came."""
+        totals: Dict[str, float] = {}
+        samples = batches = 0
+        for start in _batches(len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch_logs = self.train_on_batch(x[index], y[index])
+            samples += len(index)
+            for key, value in batch_logs.items():
+                totals[key] = totals.get(key, 0.0) + value * len(index)
+            for cb in callbacks:
+                cb.on_batch_end(batches, batch_logs)
+            batches += 1
+            if bar:
+                bar.update(batches, samples, {k: t / samples for k, t in totals.items()})
+            if ctrl_c.requested or self.stop_training:
+                break
+        return {k: t / samples for k, t in totals.items()}, batches
+
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, validation_data: Optional[Tuple[Any, Any]] = None,
             validation_split: float = 0.0, shuffle: bool = True, callbacks: Optional[Sequence[Callback]] = None,
             verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0) -> History:
@@ -203,18 +242,7 @@ class TrainingMixin:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        if validation_data is not None:
-            x_val, y_val = _check_samples(*validation_data)
-        elif validation_split > 0:
-            split = int(len(x) * (1.0 - validation_split))
-            x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
-            if len(x_val) == 0:
-                raise ValueError(f"validation_split={validation_split} of {len(x) + len(x_val)} samples "
-                                 "leaves no validation sample")
-        else:
-            x_val = y_val = None
-        if len(x) == 0:
-            raise ValueError("fit needs at least one training sample, got 0")
+        x, y, validation = _hold_out(x, y, validation_data, validation_split)
 
         history = History()
         callback_list = [*(callbacks or []), history]
@@ -232,36 +260,20 @@ class TrainingMixin:
                         cb.on_epoch_begin(epoch, {})
                     bar = ProgressBar(epoch, epochs, total_batches, live=verbose == 1) if verbose else None
                     order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-                    totals: Dict[str, float] = {}
-                    samples = 0
-                    for batch, start in enumerate(_batches(len(x), batch_size)):
-                        index = order[start:start + batch_size]
-                        batch_logs = self.train_on_batch(x[index], y[index])
-                        samples += len(index)
-                        for key, value in batch_logs.items():
-                            totals[key] = totals.get(key, 0.0) + value * len(index)
-                        for cb in callback_list:
-                            cb.on_batch_end(batch, batch_logs)
-                        if bar:
-                            bar.update(batch + 1, samples, {k: t / samples for k, t in totals.items()})
-                        if ctrl_c.requested:
-                            history.interrupted, history.interrupted_at = True, (epoch, batch + 1)
-                            break
-                        if self.stop_training:
-                            break
-                    if history.interrupted:
+                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c)
+                    if ctrl_c.requested:  # the epoch is abandoned: no validation, no on_epoch_end
+                        history.interrupted, history.interrupted_at = True, (epoch, batches_done)
                         if bar:
                             bar.interrupt()
                         break
-                    logs = {k: t / samples for k, t in totals.items()}
-                    if x_val is not None:
-                        logs.update({f"val_{k}": v for k, v in self.evaluate(x_val, y_val, batch_size).items()})
+                    if validation is not None:
+                        logs.update({f"val_{k}": v for k, v in self.evaluate(*validation, batch_size).items()})
                     logs["lr"] = self.optimizer.lr
                     if bar:
                         bar.finish(logs)
                     for cb in callback_list:
                         cb.on_epoch_end(epoch, logs)
-                    if ctrl_c.requested:  # Ctrl-C during validation: the epoch is complete and recorded
+                    if ctrl_c.requested:  # Ctrl-C during validation or on_epoch_end: the epoch is recorded
                         history.interrupted, history.interrupted_at = True, (epoch, total_batches)
                     if self.stop_training or ctrl_c.requested:
                         break

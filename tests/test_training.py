@@ -447,3 +447,15 @@ def test_second_ctrl_c_raises_at_once_after_on_train_end():
         compiled().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[CtrlC(0, 1, signals=2), recorder])
     assert recorder.events[-1] == "train_end" and len(recorder.batch_losses[0]) == 1
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_ctrl_c_during_validation_keeps_the_finished_epoch():
+    class CtrlCAtEpochEnd(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    x, y = regression_data(48)
+    history = compiled().fit(x, y, batch_size=8, epochs=3, verbose=0, validation_split=0.25,
+                             callbacks=[CtrlCAtEpochEnd()])
+    assert history.interrupted and history.interrupted_at == (0, 5) and history.epoch == [0]
+    assert len(history.history["val_loss"]) == 1
