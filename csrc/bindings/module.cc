@@ -9,5 +9,6 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_pool(m);
   convkit::bindings::bind_loss(m);
   convkit::bindings::bind_random(m);
+  convkit::bindings::bind_optim(m);
   convkit::bindings::bind_bench(m);
 }
