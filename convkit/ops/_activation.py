@@ -49,7 +49,7 @@ def _check_out(out, shape: tuple, dtype: np.dtype) -> np.ndarray:
 def _forward(x: np.ndarray, out, run: Callable[[np.ndarray, np.ndarray], None]) -> np.ndarray:
     """run(src, dst) on C-contiguous x and a C-contiguous destination: `out` itself when that is safe (it
     is x's own memory, or shares none with it), else a new array that is then copied into `out`."""
-    src = np.ascontiguousarray(x)
+    src = np.asarray(x, order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     if out is None:
         dst = np.empty_like(src)
         run(src, dst)
@@ -76,7 +76,7 @@ def _gradient_operands(dy, saved, saved_name: str) -> tuple[np.ndarray, np.ndarr
     saved = as_float_array(saved, saved_name)
     dy = _check_dy(dy, saved)
     dtype = common_float_dtype(dy, saved)
-    return np.ascontiguousarray(dy, dtype=dtype), np.ascontiguousarray(saved, dtype=dtype)
+    return np.asarray(dy, dtype=dtype, order="C"), np.asarray(saved, dtype=dtype, order="C")
 
 
 def _check_alpha(alpha, name: str = "alpha") -> float:
@@ -217,12 +217,12 @@ def _prelu_operands(x, slope) -> tuple[np.ndarray, np.ndarray, np.dtype]:
         raise ValueError(f"slope must have shape ({channels},) (one per channel of x), (1,) or () (shared), "
                          f"got {slope.shape}")
     dtype = common_float_dtype(x, slope)
-    return x, np.ascontiguousarray(slope, dtype=dtype).reshape(-1), dtype
+    return x, np.asarray(slope, dtype=dtype, order="C").reshape(-1), dtype
 
 
 def _rows(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """a (non-empty) as a C-contiguous (R, C) array of dtype, C its last axis."""
-    return np.ascontiguousarray(a, dtype=dtype).reshape(-1, a.shape[-1])
+    return np.asarray(a, dtype=dtype, order="C").reshape(-1, a.shape[-1])
 
 
 def prelu(x, slope, *, out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -323,7 +323,7 @@ def maxout(x, k: int) -> np.ndarray:
     x = as_float_array(x, "x")
     k, view = _maxout_view(x, k)
     y = np.empty(view[:2], x.dtype)
-    _C.maxout_forward(np.ascontiguousarray(x).reshape(view), y)
+    _C.maxout_forward(np.asarray(x, order="C").reshape(view), y)
     return y.reshape(*x.shape[:-1], view[1])
 
 
@@ -337,8 +337,8 @@ def maxout_backward(dy, x, k: int) -> np.ndarray:
         raise ValueError(f"dy must have shape {(*x.shape[:-1], view[1])}, got {dy.shape}")
     dtype = common_float_dtype(dy, x)
     dx = np.empty(view, dtype)
-    _C.maxout_backward(np.ascontiguousarray(dy, dtype=dtype).reshape(view[:2]),
-                       np.ascontiguousarray(x, dtype=dtype).reshape(view), dx)
+    _C.maxout_backward(np.asarray(dy, dtype=dtype, order="C").reshape(view[:2]),
+                       np.asarray(x, dtype=dtype, order="C").reshape(view), dx)
     return dx.reshape(x.shape)
 
 

@@ -163,10 +163,6 @@ void maxout_gradient(const py::array& dy, const py::array& x, py::array& dx) {
 
 void bind_activation(py::module_& m) {
   m.def(
-      "pointwise_backward_takes_output",
-      [](const std::string& name) { return backward_takes_output(parse_pointwise(name)); }, py::arg("name"),
-      "True if the backward of this pointwise activation takes the forward's output y, False if its input x.");
-  m.def(
       "pointwise_forward",
       [](const py::array& x, py::array y, const std::string& name, double alpha) {
         const Pointwise op = parse_pointwise(name);

@@ -35,21 +35,18 @@ double stable_sigmoid(double x) {
 }
 
 struct Linear {
-  static constexpr bool from_output = true;
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return x; }
   static double backward(double dy, double, double) { return dy; }
 };
 
 struct Relu {
-  static constexpr bool from_output = true;
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return activate(x, Activation::relu, 0.0); }
   static double backward(double dy, double y, double) { return activate_gradient(dy, y, Activation::relu, 0.0); }
 };
 
 struct LeakyRelu {
-  static constexpr bool from_output = true;
   static constexpr int cost = kCheap;
   static double forward(double x, double alpha) { return activate(x, Activation::leaky_relu, alpha); }
   static double backward(double dy, double y, double alpha) {
@@ -58,7 +55,6 @@ struct LeakyRelu {
 };
 
 struct Elu {
-  static constexpr bool from_output = true;
   static constexpr int cost = kLibmCall;
   static double forward(double x, double alpha) { return x > 0.0 ? x : alpha * std::expm1(x); }
   // For x <= 0, d/dx alpha * (e^x - 1) = alpha * e^x = y + alpha.
@@ -69,14 +65,12 @@ struct Elu {
 };
 
 struct Sigmoid {
-  static constexpr bool from_output = true;
   static constexpr int cost = kLibmCall;
   static double forward(double x, double) { return stable_sigmoid(x); }
   static double backward(double dy, double y, double) { return dy * y * (1.0 - y); }
 };
 
 struct Tanh {
-  static constexpr bool from_output = true;
   static constexpr int cost = kLibmCall;
   static double forward(double x, double) { return std::tanh(x); }
   static double backward(double dy, double y, double) { return dy * (1.0 - y * y); }
@@ -85,7 +79,6 @@ struct Tanh {
 // Exact GELU. Phi(x) = erfc(-x / sqrt 2) / 2 keeps its relative accuracy for negative x, where
 // 1 + erf(x / sqrt 2) would cancel. The zero tests give the limits at -inf (0) instead of -inf * 0.
 struct Gelu {
-  static constexpr bool from_output = false;
   static constexpr int cost = 2 * kLibmCall;
   static double cdf(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2); }
   static double forward(double x, double) {
@@ -101,7 +94,6 @@ struct Gelu {
 // GELU's tanh approximation, written as x * sigmoid(2u) (= x / 2 * (1 + tanh u)) so that negative x does
 // not cancel in 1 + tanh u.
 struct GeluTanh {
-  static constexpr bool from_output = false;
   static constexpr int cost = kLibmCall;
   static constexpr double kCubic = 0.044715;
   static double u(double x) { return M_2_SQRTPI * M_SQRT1_2 * (x + kCubic * x * x * x); }
@@ -125,7 +117,6 @@ double relu6_of_x_plus_3(double x) {
 }
 
 struct HardSigmoid {
-  static constexpr bool from_output = false;
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return relu6_of_x_plus_3(x) / 6.0; }
   static double backward(double dy, double x, double) {
@@ -135,7 +126,6 @@ struct HardSigmoid {
 };
 
 struct HardSwish {
-  static constexpr bool from_output = false;
   static constexpr int cost = kCheap;
   static double forward(double x, double) {
     const double r = relu6_of_x_plus_3(x);
@@ -183,10 +173,6 @@ void check_prelu(int64_t rows, int64_t channels, int64_t slope_count) {
 }
 
 }  // namespace
-
-bool backward_takes_output(Pointwise op) {
-  return visit_pointwise(op, [](auto f) { return decltype(f)::from_output; });
-}
 
 template <class T>
 void pointwise_forward(Pointwise op, double alpha, int64_t n, const T* x, T* y) {

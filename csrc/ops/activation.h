@@ -27,13 +27,10 @@ namespace convkit {
 
 enum class Pointwise { linear, relu, leaky_relu, elu, sigmoid, tanh, gelu, gelu_tanh, hard_sigmoid, hard_swish };
 
-// Whether a pointwise op's backward takes the forward's output y (true) or its input x (false).
-bool backward_takes_output(Pointwise op);
-
 template <class T>
 void pointwise_forward(Pointwise op, double alpha, std::int64_t n, const T* x, T* y);
 
-// `saved` is y or x, as backward_takes_output(op) says.
+// `saved` is the forward's output y or its input x, as the table above says.
 template <class T>
 void pointwise_backward(Pointwise op, double alpha, std::int64_t n, const T* dy, const T* saved, T* dx);
 
