@@ -3,6 +3,7 @@ in float64, in-place and non-contiguous equivalence, special values (NaN, inf, k
 independence and argument checks."""
 import numpy as np
 import pytest
+from conftest import available_kernels
 from conv_testing import check_by_finite_differences
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -437,3 +438,47 @@ def test_empty_arrays():
     assert ops.maxout(np.zeros((0, 6)), 3).shape == (0, 2)
     dx, dslope = ops.prelu_backward(np.zeros((0, 3)), np.zeros((0, 3)), np.ones(3))
     assert dx.shape == (0, 3) and (dslope == 0).all()
+
+
+# ---- the exp kernels -------------------------------------------------------------------------------------------
+
+EXP_KERNELS = [k.name for k in available_kernels("exp")]
+
+
+@pytest.mark.parametrize("kernel", EXP_KERNELS)
+def test_exp_kernel_is_accurate_down_to_the_subnormals(kernel):
+    # For x < -38, 1 + exp(x) rounds to 1, so sigmoid(x) is exp(x) itself, rounded once.
+    x = np.concatenate([np.linspace(-745.5, -38, 200_001), [-708.39, -709.1, -744.44, -745.13, -746, -1e300]])
+    with convkit.use_kernel(kernel):
+        y = ops.sigmoid(x)
+    assert_within_ulps(y, np.exp(x), 2)
+
+
+@pytest.mark.parametrize("kernel", EXP_KERNELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_based_activations_with_each_exp_kernel(kernel, dtype):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((300, 37)) * rng.choice([0.1, 3.0, 40.0], (300, 1))).astype(dtype)
+    x[0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    with convkit.use_kernel(kernel):
+        for name, ref, params in [("sigmoid", "sigmoid", {}), ("gelu", "gelu_tanh", {"approximate": "tanh"})]:
+            expected, slope = reference(x, ref, params)
+            if ref == "gelu_tanh":
+                expected[0, 2] = 0.0  # the limit at -inf
+            y = ops.activation(x, name, **params)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                condition = np.nan_to_num(np.abs(x * slope / expected), nan=0.0, posinf=0.0)
+            assert_within_ulps(y, expected, 1 if dtype == np.float32 else 8 + 4 * condition)
+        for axis in (0, -1):
+            for log in (False, True):
+                y = (ops.log_softmax if log else ops.softmax)(x, axis)
+                expected = softmax_reference(x, axis, log)
+                assert_within_ulps(y, expected, 2 if dtype == np.float32 else 8 + x.shape[axis],
+                                   atol=(x.shape[axis] + 4) * 2.3e-16 * (1 + np.abs(np.nan_to_num(expected))))
+                dx = (ops.log_softmax_backward if log else ops.softmax_backward)(dy, y, axis)
+                with np.errstate(invalid="ignore"):
+                    total = (dy if log else dy * expected).sum(axis=axis, keepdims=True)
+                    expected_dx = dy - np.exp(expected) * total if log else expected * (dy - total)
+                assert_within_ulps(dx, expected_dx, 4, atol=(x.shape[axis] + 4) * np.finfo(dtype).eps
+                                   * (np.abs(dy).sum(axis=axis, keepdims=True) + np.abs(dy)))

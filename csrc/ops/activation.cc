@@ -1,10 +1,12 @@
 // Elementwise activation and PReLU drivers (formulas in activation.h).
 //
-// Each pointwise activation is a struct of two scalar functions in double (forward(x), backward(dy, saved))
-// that the driver maps over contiguous shares of the array, one share per thread. The cheap ones (relu,
-// leaky_relu, linear, hard_*) inline into loops gcc vectorises; the others call the C library's exp, expm1,
-// tanh and erfc in double, so float32 results are the double result rounded once (within an ulp of the
-// exact value), and float64 results carry the library's error (an ulp or two) plus the formula's.
+// The driver converts contiguous chunks of kChunk values to double, lets the op transform the chunk in
+// place, and rounds the results once to T; each thread takes a contiguous share of the chunks. Most ops
+// are a scalar formula applied value by value (Scalar<...> below): the cheap ones (relu, leaky_relu,
+// linear, hard_*) inline into loops gcc vectorises; elu, tanh and exact GELU call the C library's expm1,
+// tanh and erfc. The ops built on exp (sigmoid, GELU's tanh form) compute the chunk's exp arguments, call
+// the selected exp kernel (kernels/exp_ukernel.h: AVX2 or the C library) on the whole chunk, then finish.
+// Either way float32 results are the double result rounded once (within an ulp of the exact value).
 #include "ops/activation.h"
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 
 #include "core/activation.h"
 #include "core/checked_math.h"
+#include "kernels/registry.h"
 #include "ops/parallel_shares.h"
 
 namespace convkit {
@@ -23,30 +26,39 @@ namespace {
 
 using std::int64_t;
 
+constexpr int64_t kChunk = 256;  // values per chunk: two double chunks stay in L1
+
 // `cost`: roughly how many cheap elementwise operations one value costs, for deciding how many threads
-// a pass deserves (a libm call is worth ~20 adds).
+// a pass deserves (a C library call is worth ~20 adds, a vectorised exp a few).
 constexpr int kCheap = 1;
+constexpr int kVectorExp = 4;
 constexpr int kLibmCall = 20;
 
-double stable_sigmoid(double x) {
-  if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);  // NaN lands here and stays NaN
-  return e / (1.0 + e);
-}
+// An op given by scalar functions forward(x, alpha) and backward(dy, saved, alpha), applied value by value.
+template <class F>
+struct Scalar {
+  static constexpr int cost = F::cost;
+  static void forward(double* v, int64_t n, double alpha, const ExpUkernel&) {
+    for (int64_t i = 0; i < n; ++i) v[i] = F::forward(v[i], alpha);
+  }
+  static void backward(double* g, const double* saved, int64_t n, double alpha, const ExpUkernel&) {
+    for (int64_t i = 0; i < n; ++i) g[i] = F::backward(g[i], saved[i], alpha);
+  }
+};
 
-struct Linear {
+struct LinearScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return x; }
   static double backward(double dy, double, double) { return dy; }
 };
 
-struct Relu {
+struct ReluScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return activate(x, Activation::relu, 0.0); }
   static double backward(double dy, double y, double) { return activate_gradient(dy, y, Activation::relu, 0.0); }
 };
 
-struct LeakyRelu {
+struct LeakyReluScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double alpha) { return activate(x, Activation::leaky_relu, alpha); }
   static double backward(double dy, double y, double alpha) {
@@ -54,7 +66,7 @@ struct LeakyRelu {
   }
 };
 
-struct Elu {
+struct EluScalar {
   static constexpr int cost = kLibmCall;
   static double forward(double x, double alpha) { return x > 0.0 ? x : alpha * std::expm1(x); }
   // For x <= 0, d/dx alpha * (e^x - 1) = alpha * e^x = y + alpha.
@@ -64,13 +76,7 @@ struct Elu {
   }
 };
 
-struct Sigmoid {
-  static constexpr int cost = kLibmCall;
-  static double forward(double x, double) { return stable_sigmoid(x); }
-  static double backward(double dy, double y, double) { return dy * y * (1.0 - y); }
-};
-
-struct Tanh {
+struct TanhScalar {
   static constexpr int cost = kLibmCall;
   static double forward(double x, double) { return std::tanh(x); }
   static double backward(double dy, double y, double) { return dy * (1.0 - y * y); }
@@ -78,7 +84,7 @@ struct Tanh {
 
 // Exact GELU. Phi(x) = erfc(-x / sqrt 2) / 2 keeps its relative accuracy for negative x, where
 // 1 + erf(x / sqrt 2) would cancel. The zero tests give the limits at -inf (0) instead of -inf * 0.
-struct Gelu {
+struct GeluScalar {
   static constexpr int cost = 2 * kLibmCall;
   static double cdf(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2); }
   static double forward(double x, double) {
@@ -91,32 +97,13 @@ struct Gelu {
   }
 };
 
-// GELU's tanh approximation, written as x * sigmoid(2u) (= x / 2 * (1 + tanh u)) so that negative x does
-// not cancel in 1 + tanh u.
-struct GeluTanh {
-  static constexpr int cost = kLibmCall;
-  static constexpr double kCubic = 0.044715;
-  static double u(double x) { return M_2_SQRTPI * M_SQRT1_2 * (x + kCubic * x * x * x); }
-  static double forward(double x, double) {
-    const double s = stable_sigmoid(2.0 * u(x));
-    return s == 0.0 ? 0.0 : x * s;
-  }
-  static double backward(double dy, double x, double) {
-    const double s = stable_sigmoid(2.0 * u(x));
-    const double spread = s * (1.0 - s);  // 0 once s saturates, also for x = +-inf
-    if (spread == 0.0) return dy * s;
-    const double du = M_2_SQRTPI * M_SQRT1_2 * (1.0 + 3.0 * kCubic * x * x);
-    return dy * (s + 2.0 * x * spread * du);
-  }
-};
-
 // MobileNetV3's piecewise-linear sigmoid and swish.
 double relu6_of_x_plus_3(double x) {
   const double r = x + 3.0;
   return r < 0.0 ? 0.0 : (r > 6.0 ? 6.0 : r);  // NaN passes through
 }
 
-struct HardSigmoid {
+struct HardSigmoidScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double) { return relu6_of_x_plus_3(x) / 6.0; }
   static double backward(double dy, double x, double) {
@@ -125,7 +112,7 @@ struct HardSigmoid {
   }
 };
 
-struct HardSwish {
+struct HardSwishScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double) {
     const double r = relu6_of_x_plus_3(x);
@@ -138,22 +125,76 @@ struct HardSwish {
   }
 };
 
+// sigmoid(t) from e = exp(-|t|), without overflow: 1 / (1 + e) for t >= 0, e / (1 + e) below (NaN too).
+double sigmoid_from(double t, double e) { return (t >= 0.0 ? 1.0 : e) / (1.0 + e); }
+
+struct Sigmoid {
+  static constexpr int cost = kVectorExp;
+  static void forward(double* v, int64_t n, double, const ExpUkernel& exp) {
+    double e[kChunk] = {};  // (zeroed only to tell gcc that exp reads nothing unset)
+    for (int64_t i = 0; i < n; ++i) e[i] = -std::abs(v[i]);
+    exp.exp(e, e, n);
+    for (int64_t i = 0; i < n; ++i) v[i] = sigmoid_from(v[i], e[i]);
+  }
+  static void backward(double* g, const double* y, int64_t n, double, const ExpUkernel&) {
+    for (int64_t i = 0; i < n; ++i) g[i] *= y[i] * (1.0 - y[i]);
+  }
+};
+
+// GELU's tanh approximation, written as x * sigmoid(2u) (= x / 2 * (1 + tanh u)) so that negative x does
+// not cancel in 1 + tanh u. s = 0 (x -> -inf) gives the limit 0 instead of -inf * 0.
+struct GeluTanh {
+  static constexpr int cost = kVectorExp;
+  static constexpr double kCubic = 0.044715;
+  static constexpr double kSqrt2OverPi = M_2_SQRTPI * M_SQRT1_2;
+  static double two_u(double x) { return 2.0 * kSqrt2OverPi * (x + kCubic * x * x * x); }
+  // s[i] = sigmoid(2u(x[i])).
+  static void sigmoids(const double* x, double* s, int64_t n, const ExpUkernel& exp) {
+    for (int64_t i = 0; i < n; ++i) s[i] = -std::abs(two_u(x[i]));
+    exp.exp(s, s, n);
+    for (int64_t i = 0; i < n; ++i) s[i] = sigmoid_from(two_u(x[i]), s[i]);
+  }
+  static void forward(double* v, int64_t n, double, const ExpUkernel& exp) {
+    double s[kChunk] = {};  // (zeroed only to tell gcc that exp reads nothing unset)
+    sigmoids(v, s, n, exp);
+    for (int64_t i = 0; i < n; ++i) v[i] = s[i] == 0.0 ? 0.0 : v[i] * s[i];
+  }
+  static void backward(double* g, const double* x, int64_t n, double, const ExpUkernel& exp) {
+    double s[kChunk] = {};
+    sigmoids(x, s, n, exp);
+    for (int64_t i = 0; i < n; ++i) {
+      const double spread = s[i] * (1.0 - s[i]);  // 0 once s saturates, also for x = +-inf
+      const double du = kSqrt2OverPi * (1.0 + 3.0 * kCubic * x[i] * x[i]);
+      g[i] *= spread == 0.0 ? s[i] : s[i] + 2.0 * x[i] * spread * du;
+    }
+  }
+};
+
 // Calls visit(Op{}) with the struct of `op`.
 template <class Visit>
-auto visit_pointwise(Pointwise op, Visit&& visit) {
+void visit_pointwise(Pointwise op, Visit&& visit) {
   switch (op) {
-    case Pointwise::linear: return visit(Linear{});
-    case Pointwise::relu: return visit(Relu{});
-    case Pointwise::leaky_relu: return visit(LeakyRelu{});
-    case Pointwise::elu: return visit(Elu{});
+    case Pointwise::linear: return visit(Scalar<LinearScalar>{});
+    case Pointwise::relu: return visit(Scalar<ReluScalar>{});
+    case Pointwise::leaky_relu: return visit(Scalar<LeakyReluScalar>{});
+    case Pointwise::elu: return visit(Scalar<EluScalar>{});
     case Pointwise::sigmoid: return visit(Sigmoid{});
-    case Pointwise::tanh: return visit(Tanh{});
-    case Pointwise::gelu: return visit(Gelu{});
+    case Pointwise::tanh: return visit(Scalar<TanhScalar>{});
+    case Pointwise::gelu: return visit(Scalar<GeluScalar>{});
     case Pointwise::gelu_tanh: return visit(GeluTanh{});
-    case Pointwise::hard_sigmoid: return visit(HardSigmoid{});
-    case Pointwise::hard_swish: return visit(HardSwish{});
+    case Pointwise::hard_sigmoid: return visit(Scalar<HardSigmoidScalar>{});
+    case Pointwise::hard_swish: return visit(Scalar<HardSwishScalar>{});
   }
   throw std::invalid_argument("unknown pointwise activation " + std::to_string(static_cast<int>(op)));
+}
+
+// Runs chunk(first, count) over [0, n) in chunks of at most kChunk values, the chunks split in contiguous
+// shares over the threads (how many by the op's cost per value).
+template <class Chunk>
+void for_each_chunk(int64_t n, int cost, Chunk&& chunk) {
+  for_each_share(ceil_div(n, kChunk), kChunk * cost, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) chunk(c * kChunk, std::min(kChunk, n - c * kChunk));
+  });
 }
 
 void check_count(int64_t n) {
@@ -177,10 +218,14 @@ void check_prelu(int64_t rows, int64_t channels, int64_t slope_count) {
 template <class T>
 void pointwise_forward(Pointwise op, double alpha, int64_t n, const T* x, T* y) {
   check_count(n);
+  const ExpUkernel& exp = selected_exp_ukernel();
   visit_pointwise(op, [&](auto f) {
     using Op = decltype(f);
-    for_each_share(n, Op::cost, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) y[i] = static_cast<T>(Op::forward(static_cast<double>(x[i]), alpha));
+    for_each_chunk(n, Op::cost, [&](int64_t first, int64_t count) {
+      double v[kChunk];
+      for (int64_t i = 0; i < count; ++i) v[i] = static_cast<double>(x[first + i]);
+      Op::forward(v, count, alpha, exp);
+      for (int64_t i = 0; i < count; ++i) y[first + i] = static_cast<T>(v[i]);
     });
   });
 }
@@ -188,12 +233,15 @@ void pointwise_forward(Pointwise op, double alpha, int64_t n, const T* x, T* y) 
 template <class T>
 void pointwise_backward(Pointwise op, double alpha, int64_t n, const T* dy, const T* saved, T* dx) {
   check_count(n);
+  const ExpUkernel& exp = selected_exp_ukernel();
   visit_pointwise(op, [&](auto f) {
     using Op = decltype(f);
-    for_each_share(n, Op::cost, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        dx[i] = static_cast<T>(Op::backward(static_cast<double>(dy[i]), static_cast<double>(saved[i]), alpha));
-      }
+    for_each_chunk(n, Op::cost, [&](int64_t first, int64_t count) {
+      double g[kChunk], s[kChunk];
+      for (int64_t i = 0; i < count; ++i) g[i] = static_cast<double>(dy[first + i]);
+      for (int64_t i = 0; i < count; ++i) s[i] = static_cast<double>(saved[first + i]);
+      Op::backward(g, s, count, alpha, exp);
+      for (int64_t i = 0; i < count; ++i) dx[first + i] = static_cast<T>(g[i]);
     });
   });
 }
