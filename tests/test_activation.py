@@ -455,6 +455,17 @@ def test_exp_kernel_is_accurate_down_to_the_subnormals(kernel):
 
 
 @pytest.mark.parametrize("kernel", EXP_KERNELS)
+def test_expm1_kernel_is_accurate_near_zero_and_saturates(kernel):
+    # elu(x, alpha=1) is expm1(x) itself for x <= 0.
+    tiny = -np.logspace(-320, 0, 20_001)
+    x = np.concatenate([tiny, np.linspace(-60, 0, 200_001), [-0.0, -5e-324, -36.7, -37.5, -709.0, -1e300, -np.inf]])
+    with convkit.use_kernel(kernel):
+        y = ops.elu(x, 1.0)
+    assert_within_ulps(y, np.expm1(x), 2)
+    assert np.signbit(y[-7]) and y[-1] == -1.0
+
+
+@pytest.mark.parametrize("kernel", EXP_KERNELS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_exp_based_activations_with_each_exp_kernel(kernel, dtype):
     rng = np.random.default_rng(9)
@@ -462,7 +473,8 @@ def test_exp_based_activations_with_each_exp_kernel(kernel, dtype):
     x[0, :5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
     dy = rng.standard_normal(x.shape).astype(dtype)
     with convkit.use_kernel(kernel):
-        for name, ref, params in [("sigmoid", "sigmoid", {}), ("gelu", "gelu_tanh", {"approximate": "tanh"})]:
+        for name, ref, params in [("sigmoid", "sigmoid", {}), ("gelu", "gelu_tanh", {"approximate": "tanh"}),
+                                  ("tanh", "tanh", {}), ("elu", "elu", {"alpha": 0.5})]:
             expected, slope = reference(x, ref, params)
             if ref == "gelu_tanh":
                 expected[0, 2] = 0.0  # the limit at -inf

@@ -3,9 +3,9 @@
 // The driver converts contiguous chunks of kChunk values to double, lets the op transform the chunk in
 // place, and rounds the results once to T; each thread takes a contiguous share of the chunks. Most ops
 // are a scalar formula applied value by value (Scalar<...> below): the cheap ones (relu, leaky_relu,
-// linear, hard_*) inline into loops gcc vectorises; elu, tanh and exact GELU call the C library's expm1,
-// tanh and erfc. The ops built on exp (sigmoid, GELU's tanh form) compute the chunk's exp arguments, call
-// the selected exp kernel (kernels/exp_ukernel.h: AVX2 or the C library) on the whole chunk, then finish.
+// linear, hard_*) inline into loops gcc vectorises, and exact GELU calls the C library's erfc. The ops
+// built on exp (sigmoid, tanh, elu, GELU's tanh form) compute the chunk's arguments, call the selected exp
+// kernel (kernels/exp_ukernel.h: AVX2 or the C library) on the whole chunk, then finish.
 // Either way float32 results are the double result rounded once (within an ulp of the exact value).
 #include "ops/activation.h"
 
@@ -66,20 +66,34 @@ struct LeakyReluScalar {
   }
 };
 
-struct EluScalar {
-  static constexpr int cost = kLibmCall;
-  static double forward(double x, double alpha) { return x > 0.0 ? x : alpha * std::expm1(x); }
+struct Elu {
+  static constexpr int cost = kVectorExp;
+  static void forward(double* v, int64_t n, double alpha, const ExpUkernel& exp) {
+    double e[kChunk] = {};  // (zeroed only to tell gcc that expm1 reads nothing unset)
+    for (int64_t i = 0; i < n; ++i) e[i] = std::min(v[i], 0.0);  // NaN stays
+    exp.expm1(e, e, n);
+    for (int64_t i = 0; i < n; ++i) v[i] = v[i] > 0.0 ? v[i] : alpha * e[i];
+  }
   // For x <= 0, d/dx alpha * (e^x - 1) = alpha * e^x = y + alpha.
-  static double backward(double dy, double y, double alpha) {
-    if (y > 0.0) return dy;
-    return y != y ? y : dy * (y + alpha);
+  static void backward(double* g, const double* y, int64_t n, double alpha, const ExpUkernel&) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(y[i] > 0.0)) g[i] = y[i] != y[i] ? y[i] : g[i] * (y[i] + alpha);
+    }
   }
 };
 
-struct TanhScalar {
-  static constexpr int cost = kLibmCall;
-  static double forward(double x, double) { return std::tanh(x); }
-  static double backward(double dy, double y, double) { return dy * (1.0 - y * y); }
+// tanh|x| = -t / (2 + t) with t = expm1(-2|x|) in (-1, 0]: no cancellation near 0, no overflow.
+struct Tanh {
+  static constexpr int cost = kVectorExp;
+  static void forward(double* v, int64_t n, double, const ExpUkernel& exp) {
+    double t[kChunk] = {};  // (zeroed only to tell gcc that expm1 reads nothing unset)
+    for (int64_t i = 0; i < n; ++i) t[i] = -2.0 * std::abs(v[i]);
+    exp.expm1(t, t, n);
+    for (int64_t i = 0; i < n; ++i) v[i] = std::copysign(-t[i] / (2.0 + t[i]), v[i]);
+  }
+  static void backward(double* g, const double* y, int64_t n, double, const ExpUkernel&) {
+    for (int64_t i = 0; i < n; ++i) g[i] *= 1.0 - y[i] * y[i];
+  }
 };
 
 // Exact GELU. Phi(x) = erfc(-x / sqrt 2) / 2 keeps its relative accuracy for negative x, where
@@ -177,9 +191,9 @@ void visit_pointwise(Pointwise op, Visit&& visit) {
     case Pointwise::linear: return visit(Scalar<LinearScalar>{});
     case Pointwise::relu: return visit(Scalar<ReluScalar>{});
     case Pointwise::leaky_relu: return visit(Scalar<LeakyReluScalar>{});
-    case Pointwise::elu: return visit(Scalar<EluScalar>{});
+    case Pointwise::elu: return visit(Elu{});
     case Pointwise::sigmoid: return visit(Sigmoid{});
-    case Pointwise::tanh: return visit(Scalar<TanhScalar>{});
+    case Pointwise::tanh: return visit(Tanh{});
     case Pointwise::gelu: return visit(Scalar<GeluScalar>{});
     case Pointwise::gelu_tanh: return visit(GeluTanh{});
     case Pointwise::hard_sigmoid: return visit(Scalar<HardSigmoidScalar>{});
