@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ namespace {
 using std::int64_t;
 
 constexpr int64_t kChunk = 256;  // values per chunk: two double chunks stay in L1
+constexpr double kMaxDouble = std::numeric_limits<double>::max();
 
 // `cost`: roughly how many cheap elementwise operations one value costs, for deciding how many threads
 // a pass deserves (a C library call is worth ~20 adds, a vectorised exp a few).
@@ -72,13 +74,12 @@ struct Elu {
     double e[kChunk] = {};  // (zeroed only to tell gcc that expm1 reads nothing unset)
     for (int64_t i = 0; i < n; ++i) e[i] = std::min(v[i], 0.0);  // NaN stays
     exp.expm1(e, e, n);
-    for (int64_t i = 0; i < n; ++i) v[i] = v[i] > 0.0 ? v[i] : alpha * e[i];
+    // max(x, 0) + alpha * expm1(min(x, 0)): no branch (see core/activation.h), NaN and -0 kept.
+    for (int64_t i = 0; i < n; ++i) v[i] = (v[i] < 0.0 ? 0.0 : v[i]) + alpha * e[i];
   }
   // For x <= 0, d/dx alpha * (e^x - 1) = alpha * e^x = y + alpha.
   static void backward(double* g, const double* y, int64_t n, double alpha, const ExpUkernel&) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (!(y[i] > 0.0)) g[i] = y[i] != y[i] ? y[i] : g[i] * (y[i] + alpha);
-    }
+    for (int64_t i = 0; i < n; ++i) g[i] *= y[i] > 0.0 ? 1.0 : y[i] + alpha;  // NaN y gives y + alpha = NaN
   }
 };
 
@@ -129,8 +130,8 @@ struct HardSigmoidScalar {
 struct HardSwishScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double) {
-    const double r = relu6_of_x_plus_3(x);
-    return r == 0.0 ? 0.0 : x * r / 6.0;  // 0 rather than -inf * 0 at -inf
+    // Below -3, r = 0: clamping x there gives the limit 0 at -inf instead of -inf * 0, without a branch.
+    return (x < -3.0 ? -3.0 : x) * relu6_of_x_plus_3(x) / 6.0;
   }
   static double backward(double dy, double x, double) {
     if (x != x) return x;
@@ -171,7 +172,8 @@ struct GeluTanh {
   static void forward(double* v, int64_t n, double, const ExpUkernel& exp) {
     double s[kChunk] = {};  // (zeroed only to tell gcc that exp reads nothing unset)
     sigmoids(v, s, n, exp);
-    for (int64_t i = 0; i < n; ++i) v[i] = s[i] == 0.0 ? 0.0 : v[i] * s[i];
+    // Clamping x to the finite range gives the limit 0 at -inf (-max * 0) instead of -inf * 0, and no branch.
+    for (int64_t i = 0; i < n; ++i) v[i] = (v[i] < -kMaxDouble ? -kMaxDouble : v[i]) * s[i];
   }
   static void backward(double* g, const double* x, int64_t n, double, const ExpUkernel& exp) {
     double s[kChunk] = {};
