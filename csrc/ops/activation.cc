@@ -157,7 +157,7 @@ struct Sigmoid {
 };
 
 // GELU's tanh approximation, written as x * sigmoid(2u) (= x / 2 * (1 + tanh u)) so that negative x does
-// not cancel in 1 + tanh u. s = 0 (x -> -inf) gives the limit 0 instead of -inf * 0.
+// not cancel in 1 + tanh u.
 struct GeluTanh {
   static constexpr int cost = kVectorExp;
   static constexpr double kCubic = 0.044715;
