@@ -11,4 +11,5 @@ void bind_pool(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);
 void bind_random(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
+void bind_activation(pybind11::module_& m);
 }  // namespace convkit::bindings
