@@ -10,7 +10,7 @@ from . import augmentations
 from .arrays import from_arrays, load_npz
 from .cifar import load_cifar10, load_cifar100, read_cifar_binary, read_cifar_python
 from .digits import load_digits
-from .download import download
+from .fetch import download
 from .image_folder import image_folder_classes, load_image_folder
 from .loader import DataLoader
 from .mnist import load_fashion_mnist, load_mnist, read_idx

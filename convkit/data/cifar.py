@@ -9,7 +9,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .download import download as download_file
+from .fetch import download as download_file
 
 _IMAGE_BYTES = 32 * 32 * 3
 _CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -43,12 +43,14 @@ def read_cifar_binary(path, label_bytes: int = 1) -> Tuple[np.ndarray, np.ndarra
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickling runs whatever callables a file names. The CIFAR python batches are dicts of bytes,
-    lists, ints and NumPy arrays, so the only callables allowed are NumPy's array reconstruction helpers;
-    anything else raises pickle.UnpicklingError instead of running."""
+    lists, ints and NumPy arrays, so the only callables allowed are NumPy's array reconstruction helpers
+    (and codecs.encode, which Python 3 uses for bytes at pickle protocol 2); anything else raises
+    pickle.UnpicklingError instead of running."""
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
     }
 
     def find_class(self, module, name):

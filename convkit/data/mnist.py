@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .download import download as download_file
+from .fetch import download as download_file
 
 # IDX type codes (third byte of the magic number) -> big-endian dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
