@@ -1,4 +1,9 @@
 """The Cython augmentation kernels against independent NumPy float64 references, and the random transforms."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -311,3 +316,14 @@ def test_compose_applies_in_order():
 def test_bad_arguments_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_benchmark_quick_runs():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_augment.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows"][0]["pipeline"] == "flip + crop pad 4 (CIFAR)"
+    assert all(row["images/s 1T"] > 0 and row["images/s 2T"] > 0 for row in report["rows"])
+    assert report["machine"]["resnet20_conv_budget_images_per_s"] > 0

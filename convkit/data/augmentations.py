@@ -4,7 +4,7 @@ Two layers:
 
 - functions (`flip`, `crop`, `resized_crop`, `rotate`, `warp_affine`, `color_jitter`, `lens_distortion`)
   apply given per-image parameters; they are deterministic and run the Cython kernels of
-  `convkit._augment` on `convkit.get_num_threads()` threads, the GIL released;
+  `convkit._augment` on up to `convkit.get_num_threads()` threads, the GIL released;
 - transforms (`RandomFlip`, `RandomCrop`, `RandomResizedCrop`, `RandomRotation`, `ColorJitter`,
   `RandomLensDistortion`, chained by `Compose`) draw those parameters from a `numpy.random.Generator` and
   call the functions: `Compose([...])(batch, rng)`.
@@ -73,6 +73,15 @@ def _check_range(value, name: str, lowest: float) -> Tuple[float, float]:
     return lo, hi
 
 
+# As the pooling ops: a thread only for every 16K elements read and written; waking a team for less
+# costs more than it saves (and far more when another process holds a core).
+_ELEMENTS_PER_THREAD = 1 << 14
+
+
+def _threads(src: np.ndarray, out: np.ndarray) -> int:
+    return max(1, min(get_num_threads(), (src.size + out.size) // _ELEMENTS_PER_THREAD))
+
+
 def _empty_like(batch: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.empty((batch.shape[0], height, width, batch.shape[3]), dtype=batch.dtype)
 
@@ -85,7 +94,7 @@ def flip(batch: np.ndarray, horizontal=False, vertical=False) -> np.ndarray:
     n = batch.shape[0]
     out = np.empty_like(batch)
     _augment.flip(batch, _per_image(horizontal, n, "horizontal", np.uint8), _per_image(vertical, n, "vertical", np.uint8),
-                  out, get_num_threads())
+                  out, _threads(batch, out))
     return out
 
 
@@ -111,7 +120,7 @@ def crop(batch: np.ndarray, top, left, size: ImageSize, padding_mode: str = "zer
             f"for a {oh}x{ow} crop"
         )
     out = _empty_like(batch, oh, ow)
-    _augment.crop(batch, top, left, int(_PADDINGS[padding_mode]), out, get_num_threads())
+    _augment.crop(batch, top, left, int(_PADDINGS[padding_mode]), out, _threads(batch, out))
     return out
 
 
@@ -129,7 +138,7 @@ def warp_affine(batch: np.ndarray, coeffs, size: ImageSize, fill=0.0, border: st
         raise ValueError(f"border must be one of {sorted(_BORDERS)}, got {border!r}")
     out = _empty_like(batch, oh, ow)
     _augment.warp_affine(batch, coeffs, _fill_values(fill, batch.shape[3]), int(_BORDERS[border]), out,
-                         get_num_threads())
+                         _threads(batch, out))
     return out
 
 
@@ -183,7 +192,7 @@ def color_jitter(batch: np.ndarray, brightness=1.0, contrast=1.0, saturation=1.0
         if n and f.min() < 0:
             raise ValueError(f"{name} factors must be >= 0, got minimum {f.min()}")
     out = np.empty_like(batch)
-    _augment.color_jitter(batch, *factors, out, get_num_threads())
+    _augment.color_jitter(batch, *factors, out, _threads(batch, out))
     return out
 
 
@@ -194,7 +203,7 @@ def lens_distortion(batch: np.ndarray, k1, fill=0.0) -> np.ndarray:
     batch = _check_batch(batch)
     out = np.empty_like(batch)
     _augment.warp_radial(batch, _per_image(k1, batch.shape[0], "k1"), _fill_values(fill, batch.shape[3]),
-                         int(_BORDERS["constant"]), out, get_num_threads())
+                         int(_BORDERS["constant"]), out, _threads(batch, out))
     return out
 
 
