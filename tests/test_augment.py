@@ -144,6 +144,15 @@ def test_resized_crop_matches_reference(dtype):
         assert_close_to_reference(out[k], bilinear_reference(x[k], sy, sx, 0.0, "replicate"))
 
 
+@pytest.mark.parametrize("border", ["constant", "replicate"])
+def test_warp_far_outside_reads_fill_or_edge(border):
+    x = images((1, 4, 5, 2), np.float32)
+    coeffs = [[0, 0, -1e300, 0, 0, 1e300]]  # every output pixel maps far beyond the top-right corner
+    out = A.warp_affine(x, coeffs, (2, 2), fill=[0.25, 0.75], border=border)
+    expected = [0.25, 0.75] if border == "constant" else x[0, 0, 4]
+    np.testing.assert_array_equal(out, np.broadcast_to(expected, (1, 2, 2, 2)))
+
+
 def test_resized_crop_halving_averages_2x2_blocks():
     x = images((2, 8, 6, 3), np.float32)
     out = A.resized_crop(x, [[0, 0, 8, 6]] * 2, (4, 3))
@@ -296,7 +305,9 @@ def test_compose_applies_in_order():
     (lambda: A.flip(np.zeros((2, 3, 3), np.uint8)), ValueError, "shape"),
     (lambda: A.flip(np.zeros((2, 3, 3, 1), np.float64)), TypeError, "float64"),
     (lambda: A.flip(np.zeros((2, 3, 3, 1), np.uint8), [True] * 3), ValueError, "horizontal"),
+    (lambda: A.flip(np.zeros((2, 0, 3, 1), np.uint8)), ValueError, "H, W, C >= 1"),
     (lambda: A.crop(np.zeros((2, 3, 3, 1), np.uint8), 0, 0, 0), ValueError, "size"),
+    (lambda: A.crop(np.zeros((2, 3, 3, 1), np.uint8), 0.5, 0, 2), TypeError, "top must be integers"),
     (lambda: A.crop(np.zeros((2, 3, 3, 1), np.uint8), 0, 0, 2, padding_mode="edge"), ValueError, "padding_mode"),
     (lambda: A.rotate(np.zeros((2, 3, 3, 1), np.uint8), np.nan), ValueError, "angles"),
     (lambda: A.rotate(np.zeros((2, 3, 3, 2), np.uint8), 5, fill=[1, 2, 3]), ValueError, "fill"),

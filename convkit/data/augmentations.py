@@ -33,8 +33,8 @@ def _check_batch(batch, name: str = "batch") -> np.ndarray:
     arr = np.asarray(batch)
     if arr.dtype not in (np.uint8, np.float32):
         raise TypeError(f"{name} must be a uint8 or float32 array, got dtype {arr.dtype}")
-    if arr.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, H, W, C), got shape {arr.shape}")
+    if arr.ndim != 4 or 0 in arr.shape[1:]:
+        raise ValueError(f"{name} must have shape (N, H, W, C) with H, W, C >= 1, got shape {arr.shape}")
     return np.ascontiguousarray(arr)
 
 
@@ -43,6 +43,8 @@ def _per_image(values, n: int, name: str, dtype=np.float64) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be numbers, got {values!r}")
+    if np.issubdtype(dtype, np.integer) and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     arr = np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr
     if arr.shape != (n,):
         raise ValueError(f"{name} must be a scalar or have shape ({n},) (one per image), got shape {arr.shape}")
