@@ -103,9 +103,10 @@ cdef inline void sample_bilinear(const pixel_t* img, Py_ssize_t H, Py_ssize_t W,
                                  pixel_t* out_pixel) noexcept nogil:
     """out_pixel[:C] = img (H, W, C) sampled at (sy, sx), pixel centres at integers; the taps outside the
     image read through `border`."""
-    # Far outside, every tap reads the same (fill or edge): clamping keeps the integer casts defined.
-    sy = -2.0 if sy < -2.0 else (H + 1.0 if sy > H + 1.0 else sy)
-    sx = -2.0 if sx < -2.0 else (W + 1.0 if sx > W + 1.0 else sx)
+    # Far outside, every tap reads the same (fill or edge): clamping keeps the integer casts defined
+    # (written so that a NaN from an overflowing map lands on -2 too).
+    sy = min(sy if sy >= -2.0 else -2.0, H + 1.0)
+    sx = min(sx if sx >= -2.0 else -2.0, W + 1.0)
     cdef double fy = floor(sy), fx = floor(sx)
     cdef double wy = sy - fy, wx = sx - fx, v
     cdef Py_ssize_t y0 = <Py_ssize_t>fy, x0 = <Py_ssize_t>fx, c
