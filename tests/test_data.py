@@ -429,6 +429,10 @@ def test_loader_mean_std():
     floats = x.astype(np.float64) / 255
     xf, _ = next(iter(data.DataLoader(floats, y, 10, shuffle=False)))  # floating input is not rescaled
     np.testing.assert_allclose(xf, floats, rtol=1e-7)
+    from convkit.data import augmentations as A
+
+    flipped, _ = next(iter(data.DataLoader(floats, y, 10, shuffle=False, augment=A.RandomFlip(p=1.0))))
+    np.testing.assert_allclose(flipped, floats[:, :, ::-1], rtol=1e-7)  # float64 reaches the kernels as float32
 
 
 def prefetch_threads():

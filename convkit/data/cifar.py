@@ -127,7 +127,9 @@ def load_cifar10(root, split: str = "train", download: bool = False) -> Tuple[np
         with tarfile.open(archive) as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("cifar-10-batches-bin/")
                        and ".." not in Path(m.name).parts]
-            tar.extractall(root, members=members)
+            # Regular files under the batch folder only; tarfile's 'data' filter too where Python has it.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(root, members=members, **safe)
     x, y = _load(root, split, "cifar10")
     return x, y[:, 0]
 

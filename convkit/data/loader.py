@@ -20,7 +20,8 @@ class DataLoader:
     - Order: with `shuffle`, a permutation drawn from (seed, epoch); the epoch is the one set by
       `set_epoch(e)`, and each new iteration then moves on to the next epoch, so a loop over epochs
       reshuffles and any epoch can be replayed.
-    - `augment(batch, rng)` runs on the raw batch (uint8 or float32, e.g. an augmentations.Compose), rng
+    - `augment(batch, rng)` runs on the raw batch (uint8, or float32 for floating x; e.g. an
+      augmentations.Compose), rng
       seeded from (seed, epoch, batch index): batches are reproducible whatever the prefetching.
     - `prefetch`: batches prepared ahead by one background thread (0: none, all work in the caller). The
       augmentation kernels release the GIL, so this overlaps with training. An exception in the thread is
@@ -79,6 +80,8 @@ class DataLoader:
 
     def _batch(self, epoch: int, index: int, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         xb = self.x[rows]
+        if xb.dtype != np.uint8:  # the augmentation kernels take uint8 or float32
+            xb = xb.astype(np.float32, copy=False)
         if self.augment is not None:
             xb = self.augment(xb, np.random.default_rng([self.seed, epoch, index]))
         xb = np.divide(xb, 255, dtype=np.float32) if xb.dtype == np.uint8 else xb.astype(np.float32, copy=False)
