@@ -20,9 +20,9 @@ class DataLoader:
     - Order: with `shuffle`, a permutation drawn from (seed, epoch); the epoch is the one set by
       `set_epoch(e)`, and each new iteration then moves on to the next epoch, so a loop over epochs
       reshuffles and any epoch can be replayed.
-    - `augment(batch, rng)` runs on the raw batch (uint8, or float32 for floating x; e.g. an
-      augmentations.Compose), rng
-      seeded from (seed, epoch, batch index): batches are reproducible whatever the prefetching.
+    - `augment(batch, rng)` (e.g. an augmentations.Compose) runs on the raw batch, uint8 (or float32 for
+      floating x), rng seeded from (seed, epoch, batch index): batches are reproducible whatever the
+      prefetching.
     - `prefetch`: batches prepared ahead by one background thread (0: none, all work in the caller). The
       augmentation kernels release the GIL, so this overlaps with training. An exception in the thread is
       raised in the caller; leaving a loop early (break, an exception, dropping the iterator) stops the
