@@ -9,9 +9,9 @@ noise on a shared machine hits both alike; a time is the median of --repeats cal
 
 The budget: the 3x3 convolutions of ResNet-20 for CIFAR (7 at 16 channels on 32x32, 6 at 32 on 16x16,
 6 at 64 on 8x8), forward and backward (convkit.ops.conv2d and conv_backward, float32, batch 256), timed on
-the largest thread count in the same run. It leaves out everything else in a training step, so the real
-step is slower: "budget images/s" is an upper bound on how many images per second training can consume,
-and "share" = budget images/s / augmentation images/s is the most augmentation adds to a step.
+each thread count in the same run. It leaves out everything else in a training step, so the real step is
+slower: the budget is an upper bound on how many images per second training can consume, and "share" =
+budget images/s / augmentation images/s (same thread count) is the most augmentation adds to a step.
 """
 from __future__ import annotations
 
@@ -83,22 +83,25 @@ def main(argv=None) -> None:
                 rng = np.random.default_rng(1)
                 t = common.median_seconds(lambda: pipeline(x, rng), args.repeats)
                 best[name, threads] = min(best.get((name, threads), t), t)
-    convkit.set_num_threads(max(args.threads))
-    budget = resnet20_images_per_second(args.batch, args.repeats)
+    budget = {}
+    for threads in args.threads:
+        convkit.set_num_threads(threads)
+        budget[threads] = resnet20_images_per_second(args.batch, args.repeats)
 
     rows = []
     for name in pipelines():
         row = {"pipeline": name}
         for threads in args.threads:
             row[f"images/s {threads}T"] = round(args.batch / best[name, threads])
-        row["share of ResNet-20 step"] = f"{100 * budget / row[f'images/s {max(args.threads)}T']:.1f}%"
+        for threads in args.threads:
+            row[f"share {threads}T"] = f"{100 * budget[threads] * best[name, threads] / args.batch:.1f}%"
         rows.append(row)
     header = common.describe_machine(max(args.threads))
-    header.update(batch=args.batch, resnet20_conv_budget_images_per_s=round(budget))
-    columns = ["pipeline", *(f"images/s {t}T" for t in args.threads), "share of ResNet-20 step"]
+    header.update(batch=args.batch, resnet20_conv_budget_images_per_s={t: round(b) for t, b in budget.items()})
+    columns = ["pipeline", *(f"images/s {t}T" for t in args.threads), *(f"share {t}T" for t in args.threads)]
     if not args.json:
-        print(f"batch {args.batch}x32x32x3 uint8; ResNet-20 3x3 convs forward+backward on {max(args.threads)} "
-              f"threads: {budget:.0f} images/s at most")
+        print(f"batch {args.batch}x32x32x3 uint8; ResNet-20 3x3 convs forward+backward, images/s at most: "
+              + ", ".join(f"{b:.0f} on {t} thread{'s' if t > 1 else ''}" for t, b in budget.items()))
     common.print_table(rows, columns, args.json, header)
 
 

@@ -337,4 +337,4 @@ def test_benchmark_quick_runs():
     report = json.loads(done.stdout)
     assert report["rows"][0]["pipeline"] == "flip + crop pad 4 (CIFAR)"
     assert all(row["images/s 1T"] > 0 and row["images/s 2T"] > 0 for row in report["rows"])
-    assert report["machine"]["resnet20_conv_budget_images_per_s"] > 0
+    assert all(b > 0 for b in report["machine"]["resnet20_conv_budget_images_per_s"].values())
