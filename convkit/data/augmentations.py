@@ -95,8 +95,9 @@ def flip(batch: np.ndarray, horizontal=False, vertical=False) -> np.ndarray:
     batch = _check_batch(batch)
     n = batch.shape[0]
     out = np.empty_like(batch)
-    _augment.flip(batch, _per_image(horizontal, n, "horizontal", np.uint8), _per_image(vertical, n, "vertical", np.uint8),
-                  out, _threads(batch, out))
+    horizontal = _per_image(horizontal, n, "horizontal", np.uint8)
+    vertical = _per_image(vertical, n, "vertical", np.uint8)
+    _augment.flip(batch, horizontal, vertical, out, _threads(batch, out))
     return out
 
 
@@ -328,7 +329,8 @@ class ColorJitter(Transform):
 
     def __call__(self, batch, rng):
         n = len(batch)
-        factors = [rng.uniform(max(0.0, 1 - v), 1 + v, size=n) for v in (self.brightness, self.contrast, self.saturation)]
+        factors = [rng.uniform(max(0.0, 1 - v), 1 + v, size=n)
+                   for v in (self.brightness, self.contrast, self.saturation)]
         return color_jitter(batch, *factors)
 
 
