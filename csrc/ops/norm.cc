@@ -6,11 +6,13 @@
 // are then merged sample by sample in block order, so that the summation order - and every bit of the
 // results - is the same for any thread count.
 //
-// Accuracy of the statistics (one pass over x): inside a block, each channel accumulates the shifted sums
-// sum(x - k) and sum((x - k)^2) in double, k being the channel's value at the block's first pixel. The
-// shift keeps the sums from cancelling when the mean is large against the spread (1e4 + N(0, 1) loses
-// nothing). A block's channels are combined into its group's (mean, M2) exactly, and the blocks' (count,
-// mean, M2) are merged with Chan et al.'s pairwise update, which never subtracts two large sums.
+// Accuracy of the statistics (one pass over x): each channel accumulates the shifted sums sum(x - k) and
+// sum((x - k)^2) in double, k being the channel's value in the sample's first pixel. The shift keeps the
+// sums from cancelling when the mean is large against the spread (1e4 + N(0, 1) loses nothing); with one
+// shift per sample, the blocks' sums are simply added (in block order). Each sample's channels are then
+// combined into its groups' (mean, M2) exactly: M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
+// (A Chan merge of per-block (mean, M2) pairs did the same work with divisions per block and group; it cost
+// as much as the pass over x on BatchNorm's many channels.)
 //
 // The loops over a row's channels are the selected "norm" kernel's (kernels/norm_ukernel.h: the baseline
 // and an AVX2 build of the same loops). The elementwise passes (forward, backward dx) compute in double
@@ -34,9 +36,12 @@ namespace {
 
 using std::int64_t;
 
-constexpr int64_t kElementsPerBlock = 8192;  // about 64 KiB of float32 x per block: several blocks per thread
+constexpr int64_t kElementsPerBlock = 8192;  // 32 KiB of float32 x per block (L1): several blocks per thread
+// Each block keeps two doubles per channel of partial sums: with 16 pixels or more per block, those stay
+// below a quarter of x's float32 size however many channels there are.
+constexpr int64_t kMinBlockPixels = 16;
 
-int64_t pixels_per_block(int64_t channels) { return std::max<int64_t>(1, kElementsPerBlock / channels); }
+int64_t pixels_per_block(int64_t channels) { return std::max(kMinBlockPixels, kElementsPerBlock / channels); }
 
 // The (sample, block) tasks of a layout.
 struct BlockPlan {
@@ -95,52 +100,53 @@ template <class T>
 void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var) {
   check_layout(l);
   const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
+  if (l.pixels == 0) {
+    std::fill(mean, mean + l.samples * G, 0.0);
+    std::fill(var, var + l.samples * G, 0.0);
+    return;
+  }
   const BlockPlan plan(l);
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
-  std::vector<double> block_mean(static_cast<std::size_t>(checked_mul(plan.tasks, G, "norm partials")));
-  std::vector<double> block_m2(block_mean.size());
-
-  // scratch: shift, sum(x - shift), sum((x - shift)^2), each C doubles.
-  for_each_task(plan, C, 3 * C, [&](int64_t task, double* scratch) {
-    double* shift = scratch;
-    double* s1 = scratch + C;
-    double* s2 = scratch + 2 * C;
-    const int64_t p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
-    kernel.block_sums(x + (plan.sample(task) * l.pixels + p0) * C, p1 - p0, C, shift, s1, s2);
-    // Channel c's (mean, M2) over the block's n pixels, then its group's over n * Cg values:
-    // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
-    const double n = static_cast<double>(p1 - p0);
+  auto first_row = [&](int64_t s) { return x + s * l.pixels * C; };
+  // A sample's channel sums (s1, s2, C doubles each, shifted by the sample's first row) -> its groups'
+  // mean and variance. Channel c's mean and M2 over the n pixels, then its group's over n * Cg values:
+  // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
+  auto finish_sample = [&](int64_t s, double* s1, double* s2) {
+    const T* shift = first_row(s);
+    const double n = static_cast<double>(l.pixels);
     for (int64_t c = 0; c < C; ++c) {
       const double channel_mean = s1[c] / n;
       s2[c] = std::max(0.0, s2[c] - s1[c] * channel_mean);
-      s1[c] = shift[c] + channel_mean;
+      s1[c] = static_cast<double>(shift[c]) + channel_mean;
     }
     for (int64_t g = 0; g < G; ++g) {
       double sum = 0.0, m2 = 0.0;
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) sum += s1[c];
       const double group_mean = sum / static_cast<double>(Cg);
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m2 += s2[c] + n * (s1[c] - group_mean) * (s1[c] - group_mean);
-      block_mean[task * G + g] = group_mean;
-      block_m2[task * G + g] = m2;
+      mean[s * G + g] = group_mean;
+      var[s * G + g] = m2 / (n * static_cast<double>(Cg));
     }
-  });
+  };
 
-  // Chan's merge of the blocks, in block order.
+  // One block per sample (LayerNorm, small images): each task finishes its sample in its own scratch.
+  // Otherwise each task leaves its block's sums in its slot, added up below in block order.
+  const bool one_block = plan.blocks_per_sample == 1;
+  std::vector<double> block_sums(one_block ? 0 : static_cast<std::size_t>(checked_mul(plan.tasks, 2 * C, "norm partials")));
+  for_each_task(plan, C, one_block ? 2 * C : 0, [&](int64_t task, double* scratch) {
+    const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
+    double* sums = one_block ? scratch : block_sums.data() + task * 2 * C;
+    kernel.block_sums(x + (s * l.pixels + p0) * C, p1 - p0, C, first_row(s), sums, sums + C);
+    if (one_block) finish_sample(s, sums, sums + C);
+  });
+  if (one_block) return;
   for (int64_t s = 0; s < l.samples; ++s) {
-    for (int64_t g = 0; g < G; ++g) {
-      double count = 0.0, m = 0.0, m2 = 0.0;
-      for (int64_t b = 0; b < plan.blocks_per_sample; ++b) {
-        const int64_t task = s * plan.blocks_per_sample + b;
-        const double nb = static_cast<double>((plan.end_pixel(task) - plan.first_pixel(task)) * Cg);
-        const double total = count + nb;
-        const double delta = block_mean[task * G + g] - m;
-        m += delta * nb / total;
-        m2 += block_m2[task * G + g] + delta * delta * count * nb / total;
-        count = total;
-      }
-      mean[s * G + g] = m;
-      var[s * G + g] = count > 0.0 ? m2 / count : 0.0;
+    double* total = block_sums.data() + s * plan.blocks_per_sample * 2 * C;  // the sample's first block
+    for (int64_t b = 1; b < plan.blocks_per_sample; ++b) {
+      const double* block = total + b * 2 * C;
+      for (int64_t i = 0; i < 2 * C; ++i) total[i] += block[i];
     }
+    finish_sample(s, total, total + C);
   }
 }
 
