@@ -27,6 +27,14 @@ using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* co
 template <class T>
 using PoolAddFn = void (*)(std::int64_t channels, const T* x, T* dst) noexcept;
 
+// Max pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose windows
+// read it (in output order): dx[k] = the sum over t of dy[t][k] where index[t][k] == spatial_index (the
+// argmax of window t is this pixel), added in order from 0. Returns how many (t, k) pairs matched.
+template <class T>
+using PoolMaxGatherFn = std::int64_t (*)(std::int64_t channels, std::int64_t windows, const T* const* dy,
+                                         const std::int64_t* const* index, std::int64_t spatial_index,
+                                         T* dx) noexcept;
+
 template <class T>
 struct PoolUkernel {
   const char* name;  // dtype-pool-1xL-isa, L the channels of its vector step
@@ -34,6 +42,7 @@ struct PoolUkernel {
   PoolMaxFn<T> max;
   PoolSumFn<T> sum;
   PoolAddFn<T> add;
+  PoolMaxGatherFn<T> max_gather;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

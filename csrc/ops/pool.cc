@@ -5,20 +5,24 @@
 // "spatial index" is (d * S[1] + h) * S[2] + w, its element offset in an image that index times C.
 //
 //   max forward       y[n, o, c] = x[n, i*, c], i* = the first tap of window(o) holding the maximum (or NaN)
-//   max backward      dx[n, i, c] = sum of dy[n, o, c] over the o whose argmax is i
+//   max backward      dx[n, i, c] = sum of dy[n, o, c] over the o whose window reads i and whose argmax is i
 //   avg forward       y[n, o, c] = sum over the taps i of window(o) of x[n, i, c], / divisor(o)
 //   avg backward      dx[n, i, c] = sum over the o whose window holds i of dy[n, o, c] / divisor(o)
 //
 // Threads and tiny pools: a pass wakes a thread only for every kMinElementsPerThread elements of x and y.
 //
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
-// every y element is written once, from taps visited in window order, whatever the thread count. Backward
-// passes scatter, and two windows can share an input pixel, so threads own (image, channel block) pairs
-// instead: every dx element is only ever written by the thread that owns its image and channel, which adds
-// the contributions in increasing output order. No races, and the same bits for any thread count.
+// every y element is written once, from taps visited in window order, whatever the thread count. Max
+// pooling's backward pass is a gather: threads split the input rows (n, d, h), and each dx element is the
+// sum, in output order, of the dy whose argmax index names it, taken from the few windows that read it
+// (AxisCovers lists them), so no dx is zeroed first or written twice. Average pooling's backward pass
+// scatters, and two windows can share an input pixel, so threads own (image, channel block) pairs instead:
+// every dx element is only ever written by the thread that owns its image and channel, which adds the
+// contributions in increasing output order. No races, and the same bits for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -167,6 +171,58 @@ void check_axis(const AxisWindows& a, int64_t in, int axis) {
   }
 }
 
+// For each input index of one axis, the output indices whose windows read it, in increasing order: the
+// inverse of AxisWindows, which max pooling's backward gather walks.
+class AxisCovers {
+ public:
+  AxisCovers(const AxisWindows& a, int64_t in) : first_(static_cast<std::size_t>(in) + 1, 0) {
+    for (int64_t o = 0; o < a.out(); ++o) {
+      for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) ++first_[i + 1];
+    }
+    for (int64_t i = 0; i < in; ++i) first_[i + 1] += first_[i];
+    outs_.resize(static_cast<std::size_t>(first_[in]));
+    std::vector<int64_t> next(first_.begin(), first_.end() - 1);
+    for (int64_t o = 0; o < a.out(); ++o) {
+      for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) outs_[next[i]++] = o;
+    }
+  }
+
+  struct Range {
+    const int64_t *first, *last;
+    const int64_t* begin() const { return first; }
+    const int64_t* end() const { return last; }
+  };
+  Range of(int64_t i) const { return {outs_.data() + first_[i], outs_.data() + first_[i + 1]}; }
+
+ private:
+  std::vector<int64_t> first_, outs_;
+};
+
+bool is_tap(const AxisWindows& a, int64_t o, int64_t i) {
+  return i >= a.begin[o] && i < a.end[o] && (i - a.begin[o]) % a.step == 0;
+}
+
+// Throws std::invalid_argument naming the first index (in output order) that is not a tap of its window.
+[[noreturn]] void throw_first_index_outside_window(const PoolGeometry& g, const int64_t* indices) {
+  const std::array<int64_t, 3> out = out_extent(g);
+  const int64_t in_pixels = pixels(g.in, "pool input size");
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
+      for (int64_t k = 0; k < g.channels; ++k) {
+        const int64_t i = indices[n * pixels(out, "pool output size") * g.channels + offset + k];
+        const bool inside = i >= 0 && i < in_pixels && is_tap(g.axes[0], o[0], i / (g.in[1] * g.in[2])) &&
+                            is_tap(g.axes[1], o[1], i / g.in[2] % g.in[1]) && is_tap(g.axes[2], o[2], i % g.in[2]);
+        if (!inside) {
+          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " (image " +
+                                      std::to_string(n) + ", channel " + std::to_string(k) +
+                                      ") is not a position its window reads; pass the indices max_pool returned");
+        }
+      }
+    });
+  }
+  throw std::logic_error("max_pool_backward: gathered fewer indices than the output holds, yet all are valid");
+}
+
 }  // namespace
 
 void check_pool_geometry(const PoolGeometry& g) {
@@ -204,24 +260,45 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices)
 template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   check_pool_geometry(g);
-  const int64_t c = g.channels, in_pixels = pixels(g.in, "pool input size");
-  const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  for_each_image_channel_block(g, [&](int64_t n, int64_t c0, int64_t c1) {
-    T* dxn = dx + n * in_pixels * c;
-    for (int64_t i = 0; i < in_pixels; ++i) std::fill(dxn + i * c + c0, dxn + i * c + c1, T(0));
-    const T* dyn = dy + n * out_image;
-    const int64_t* indices_n = indices + n * out_image;
-    for (int64_t offset = 0; offset < out_image; offset += c) {
-      for (int64_t k = c0; k < c1; ++k) {
-        const int64_t i = indices_n[offset + k];
-        if (i < 0 || i >= in_pixels) {
-          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " is outside the input's " +
-                                      std::to_string(in_pixels) + " spatial positions");
+  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
+  const std::array<int64_t, 3> out = out_extent(g);
+  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
+  const int64_t out_image = pixels(out, "pool output size") * c;
+  const std::array<AxisCovers, 3> covers{AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]),
+                                         AxisCovers(g.axes[2], g.in[2])};
+  const int64_t rows = g.batch * g.in[0] * g.in[1];
+  std::atomic<int64_t> matches{0};
+  if (rows > 0) {
+    run_parallel(pass_threads(g, rows), [&](int tid, int team) {
+      std::vector<int64_t> output_rows;  // offsets of the output rows (n, od, oh) whose windows read this row
+      std::vector<const T*> grads;
+      std::vector<const int64_t*> argmaxes;
+      int64_t found = 0;
+      for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
+        const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
+        output_rows.clear();
+        for (const int64_t od : covers[0].of(d)) {
+          for (const int64_t oh : covers[1].of(h)) output_rows.push_back(n * out_image + (od * out[1] + oh) * out[2] * c);
         }
-        dxn[i * c + k] += dyn[offset + k];
+        for (int64_t w = 0; w < g.in[2]; ++w) {
+          grads.clear();
+          argmaxes.clear();
+          for (const int64_t offset : output_rows) {
+            for (const int64_t ow : covers[2].of(w)) {
+              grads.push_back(dy + offset + ow * c);
+              argmaxes.push_back(indices + offset + ow * c);
+            }
+          }
+          const int64_t spatial = (d * g.in[1] + h) * g.in[2] + w;
+          found += ukernel.max_gather(c, static_cast<int64_t>(grads.size()), grads.data(), argmaxes.data(), spatial,
+                                      dx + n * in_image + spatial * c);
+        }
       }
-    }
-  });
+      matches += found;
+    });
+  }
+  // Each output element's index names one tap of its window, so it matched exactly once; otherwise report it.
+  if (matches.load() != g.batch * out_image) throw_first_index_outside_window(g, indices);
 }
 
 template <class T>

@@ -35,8 +35,23 @@ void sum_window(std::int64_t channels, std::int64_t taps, const T* const* src, T
 }
 
 template <class T>
+std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* const* dy,
+                        const std::int64_t* const* index, std::int64_t spatial_index, T* dx) noexcept {
+  std::fill(dx, dx + channels, T(0));
+  std::int64_t matches = 0;
+  for (std::int64_t t = 0; t < windows; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) {
+      const bool hit = index[t][k] == spatial_index;
+      dx[k] += hit ? dy[t][k] : T(0);
+      matches += hit;
+    }
+  }
+  return matches;
+}
+
+template <class T>
 constexpr PoolUkernel<T> reference_kernel(const char* name) {
-  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &add_values<T>};
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &add_values<T>, &max_gather<T>};
 }
 
 }  // namespace
