@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -68,17 +67,6 @@ int pass_threads(const PoolGeometry& g, int64_t items) {
   return static_cast<int>(std::min<int64_t>({num_threads(), items, worth_it}));
 }
 
-// The most input taps any window reads.
-int64_t max_window_taps(const PoolGeometry& g) {
-  int64_t taps = 1;
-  for (const AxisWindows& a : g.axes) {
-    int64_t most = 0;
-    for (int64_t o = 0; o < a.out(); ++o) most = std::max(most, a.valid_count(o));
-    taps = checked_mul(taps, most, "pool window taps");
-  }
-  return taps;
-}
-
 // One window's taps as the microkernels take them: pointers to each tap's pixel (channel 0) in window
 // order, and each tap's spatial index.
 template <class T>
@@ -94,7 +82,7 @@ class WindowTaps {
   }
   int64_t count() const { return static_cast<int64_t>(indices_.size()); }
   const T* const* sources() const { return sources_.data(); }
-  int64_t spatial_index(int64_t ordinal) const { return indices_[ordinal]; }
+  const int64_t* spatial_indices() const { return indices_.data(); }
 
  private:
   std::vector<const T*> sources_;
@@ -238,22 +226,13 @@ void check_pool_geometry(const PoolGeometry& g) {
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   check_pool_geometry(g);
-  using Ordinal = TapOrdinal<T>;
-  if (max_window_taps(g) > std::numeric_limits<Ordinal>::max()) {
-    throw std::length_error("max_pool: a window of " + std::to_string(max_window_taps(g)) +
-                            " taps is more than this dtype's argmax tracking supports");
-  }
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
     thread_local WindowTaps<T> window;
-    thread_local std::vector<Ordinal> ordinals;  // the argmax of each channel, as a tap ordinal
     window.list(g, o, x + n * image);
-    ordinals.resize(c);
-    ukernel.max(c, window.count(), window.sources(), y + offset, ordinals.data());
-    if (indices) {
-      for (int64_t k = 0; k < c; ++k) indices[offset + k] = window.spatial_index(ordinals[k]);
-    }
+    ukernel.max(c, window.count(), window.sources(), window.spatial_indices(), y + offset,
+                indices ? indices + offset : nullptr);
   });
 }
 

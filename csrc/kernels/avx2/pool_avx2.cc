@@ -1,8 +1,8 @@
 // AVX2 pooling kernels: one vector of channels at a time stays in registers across all the window's taps
 // and is stored once; the channel tail runs the same code with masked loads and stores.
-#include "kernels/avx2/simd_avx2.h"
 #include <cstdint>
 
+#include "kernels/avx2/simd_avx2.h"
 #include "kernels/pool_ukernel.h"
 
 namespace convkit {
@@ -11,8 +11,9 @@ namespace {
 using avx2::F32x8;
 using avx2::F64x4;
 
-// What max pooling needs beyond simd_avx2.h: the take mask, the value select, and the ordinals, which are
-// as wide as the values (TapOrdinal), so that one mask selects both.
+// What max pooling needs beyond simd_avx2.h: the take mask, the value select, and the argmax's spatial
+// index per lane, tracked as int64 (the API's index type) in S::lanes / 4 vectors, so that nothing maps
+// ordinals to indices afterwards (a gather per vector cost more than the whole max).
 template <class S>
 struct MaxLanes;
 
@@ -22,10 +23,10 @@ struct MaxLanes<F32x8> {
     return _mm256_and_ps(_mm256_cmp_ps(v, b, _CMP_NLE_UQ), _mm256_cmp_ps(b, b, _CMP_ORD_Q));
   }
   static __m256 select(__m256 take, __m256 v, __m256 b) { return _mm256_blendv_ps(b, v, take); }
-  static __m256i bits(__m256 mask) { return _mm256_castps_si256(mask); }
-  static __m256i ordinals(std::int32_t tap) { return _mm256_set1_epi32(tap); }
-  static void store_ordinals(std::int32_t* p, __m256i mask, __m256i o) {
-    _mm256_maskstore_epi32(reinterpret_cast<int*>(p), mask, o);
+  static void select_index(__m256 take, std::int64_t tap_index, __m256i* index) {
+    const __m256i t = _mm256_set1_epi64x(tap_index), bits = _mm256_castps_si256(take);
+    index[0] = _mm256_blendv_epi8(index[0], t, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bits)));
+    index[1] = _mm256_blendv_epi8(index[1], t, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bits, 1)));
   }
 };
 
@@ -35,33 +36,44 @@ struct MaxLanes<F64x4> {
     return _mm256_and_pd(_mm256_cmp_pd(v, b, _CMP_NLE_UQ), _mm256_cmp_pd(b, b, _CMP_ORD_Q));
   }
   static __m256d select(__m256d take, __m256d v, __m256d b) { return _mm256_blendv_pd(b, v, take); }
-  static __m256i bits(__m256d mask) { return _mm256_castpd_si256(mask); }
-  static __m256i ordinals(std::int64_t tap) { return _mm256_set1_epi64x(tap); }
-  static void store_ordinals(std::int64_t* p, __m256i mask, __m256i o) {
-    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), mask, o);
+  static void select_index(__m256d take, std::int64_t tap_index, __m256i* index) {
+    index[0] = _mm256_blendv_epi8(index[0], _mm256_set1_epi64x(tap_index), _mm256_castpd_si256(take));
   }
 };
 
-template <class V>
-struct MaxAndOrdinal {
-  V best;
-  __m256i ordinal;
-};
+template <class S>
+constexpr int kIndexVectors = S::lanes / 4;
 
-// The maximum and its tap ordinal over the taps, for the vector of channels at k; load(p) reads a vector.
+// The maximum over the taps for the vector of channels at k (load(p) reads a vector); with index, also the
+// spatial index of the winning tap, stored to index (the first `lanes` lanes).
 template <class S, class Load>
-MaxAndOrdinal<typename S::V> max_of_taps(std::int64_t taps, const typename S::T* const* src, std::int64_t k,
-                                               Load load) {
+typename S::V max_of_taps(std::int64_t taps, const typename S::T* const* src, const std::int64_t* tap_index,
+                          std::int64_t k, Load load, std::int64_t* index, std::int64_t lanes) {
   using L = MaxLanes<S>;
   typename S::V best = load(src[0] + k);
-  __m256i ordinal = _mm256_setzero_si256();
-  for (TapOrdinal<typename S::T> t = 1; t < taps; ++t) {
+  if (!index) {
+    for (std::int64_t t = 1; t < taps; ++t) {
+      const typename S::V v = load(src[t] + k);
+      best = L::select(L::take(v, best), v, best);
+    }
+    return best;
+  }
+  __m256i winner[kIndexVectors<S>];
+  for (__m256i& w : winner) w = _mm256_set1_epi64x(tap_index[0]);
+  for (std::int64_t t = 1; t < taps; ++t) {
     const typename S::V v = load(src[t] + k);
     const typename S::V take = L::take(v, best);
     best = L::select(take, v, best);
-    ordinal = _mm256_blendv_epi8(ordinal, L::ordinals(t), L::bits(take));
+    L::select_index(take, tap_index[t], winner);
   }
-  return {best, ordinal};
+  if (lanes == S::lanes) {
+    for (int i = 0; i < kIndexVectors<S>; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(index) + i, winner[i]);
+  } else {  // the channel tail (masked stores are slow on AMD cores)
+    alignas(32) std::int64_t all[S::lanes];
+    for (int i = 0; i < kIndexVectors<S>; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(all) + i, winner[i]);
+    for (std::int64_t i = 0; i < lanes; ++i) index[i] = all[i];
+  }
+  return best;
 }
 
 template <class S, class Load>
@@ -72,19 +84,17 @@ typename S::V sum_of_taps(std::int64_t taps, const typename S::T* const* src, st
 }
 
 template <class S>
-void max_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src, typename S::T* best,
-                TapOrdinal<typename S::T>* ordinal) noexcept {
+void max_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src,
+                const std::int64_t* tap_index, typename S::T* best, std::int64_t* index) noexcept {
   std::int64_t k = 0;
   for (; k + S::lanes <= channels; k += S::lanes) {
-    const auto [b, o] = max_of_taps<S>(taps, src, k, [](const typename S::T* p) { return S::load(p); });
-    S::store(best + k, b);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ordinal + k), o);
+    S::store(best + k, max_of_taps<S>(taps, src, tap_index, k, [](const typename S::T* p) { return S::load(p); },
+                                      index ? index + k : nullptr, S::lanes));
   }
   if (k < channels) {
     const typename S::Mask m = S::first_lanes(channels - k);
-    const auto [b, o] = max_of_taps<S>(taps, src, k, [m](const typename S::T* p) { return S::load(p, m); });
-    S::store(best + k, m, b);
-    MaxLanes<S>::store_ordinals(ordinal + k, m, o);
+    S::store(best + k, m, max_of_taps<S>(taps, src, tap_index, k, [m](const typename S::T* p) { return S::load(p, m); },
+                                         index ? index + k : nullptr, channels - k));
   }
 }
 

@@ -8,18 +8,21 @@ namespace convkit {
 namespace {
 
 template <class T>
-void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* best,
-                TapOrdinal<T>* ordinal) noexcept {
+void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, const std::int64_t* tap_index,
+                T* best, std::int64_t* index) noexcept {
   std::copy(src[0], src[0] + channels, best);
-  std::fill(ordinal, ordinal + channels, TapOrdinal<T>(0));
-  for (TapOrdinal<T> t = 1; t < taps; ++t) {
+  if (index) std::fill(index, index + channels, std::int64_t(0));  // tap ordinals until the end
+  for (std::int64_t t = 1; t < taps; ++t) {
     for (std::int64_t k = 0; k < channels; ++k) {
       // !(v <= b) holds for a larger or NaN v; b == b fails for a NaN b. Branch-free selects.
       const T v = src[t][k], b = best[k];
       const bool take = !(v <= b) && b == b;
       best[k] = take ? v : b;
-      ordinal[k] = take ? t : ordinal[k];
+      if (index) index[k] = take ? t : index[k];
     }
+  }
+  if (index) {
+    for (std::int64_t k = 0; k < channels; ++k) index[k] = tap_index[index[k]];
   }
 }
 
