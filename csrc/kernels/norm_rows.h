@@ -50,11 +50,18 @@ void block_sums(const T* x, std::int64_t pixels, std::int64_t channels, const T*
   });
 }
 
+// The row passes read and write each value once: __restrict lets the compiler vectorise without runtime
+// overlap checks, which cost more than the work on rows of a few dozen channels.
 template <Isa isa, class T>
-void normalize_row(const T* x, std::int64_t channels, const double* center, const double* scale,
-                   const double* offset, T* y) noexcept {
-  for (std::int64_t c = 0; c < channels; ++c) {
-    y[c] = static_cast<T>((static_cast<double>(x[c]) - center[c]) * scale[c] + offset[c]);
+void normalize_rows(const T* __restrict x, std::int64_t pixels, std::int64_t channels, const T* __restrict center,
+                    const T* __restrict center_low, const T* __restrict scale, const T* __restrict offset,
+                    T* __restrict y) noexcept {
+  for (std::int64_t p = 0; p < pixels; ++p) {
+    const T* row = x + p * channels;
+    T* out = y + p * channels;
+    for (std::int64_t c = 0; c < channels; ++c) {
+      out[c] = ((row[c] - center[c]) - center_low[c]) * scale[c] + offset[c];
+    }
   }
 }
 
@@ -84,17 +91,22 @@ void gradient_sums(const T* dy, const T* x, std::int64_t pixels, std::int64_t ch
 }
 
 template <Isa isa, class T>
-void gradient_row(const T* dy, const T* x, std::int64_t channels, const double* dy_scale, const double* x_scale,
-                  const double* offset, const double* center, T* dx) noexcept {
-  for (std::int64_t c = 0; c < channels; ++c) {
-    dx[c] = static_cast<T>(static_cast<double>(dy[c]) * dy_scale[c] +
-                           (static_cast<double>(x[c]) - center[c]) * x_scale[c] + offset[c]);
+void gradient_rows(const T* __restrict dy, const T* __restrict x, std::int64_t pixels, std::int64_t channels,
+                   const T* __restrict dy_scale, const T* __restrict x_scale, const T* __restrict offset,
+                   const T* __restrict center, const T* __restrict center_low, T* __restrict dx) noexcept {
+  for (std::int64_t p = 0; p < pixels; ++p) {
+    const T* dy_row = dy + p * channels;
+    const T* x_row = x + p * channels;
+    T* out = dx + p * channels;
+    for (std::int64_t c = 0; c < channels; ++c) {
+      out[c] = dy_row[c] * dy_scale[c] + ((x_row[c] - center[c]) - center_low[c]) * x_scale[c] + offset[c];
+    }
   }
 }
 
 template <Isa isa, class T>
 constexpr NormUkernel<T> kernel(const char* name) {
-  return {name, isa, &block_sums<isa, T>, &normalize_row<isa, T>, &gradient_sums<isa, T>, &gradient_row<isa, T>};
+  return {name, isa, &block_sums<isa, T>, &normalize_rows<isa, T>, &gradient_sums<isa, T>, &gradient_rows<isa, T>};
 }
 
 }  // namespace convkit::norm_rows

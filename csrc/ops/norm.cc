@@ -15,9 +15,9 @@
 // as much as the pass over x on BatchNorm's many channels.)
 //
 // The loops over a row's channels are the selected "norm" kernel's (kernels/norm_ukernel.h: the baseline
-// and an AVX2 build of the same loops). The elementwise passes (forward, backward dx) compute in double
-// and round once, so float32 results are the correctly rounded values of the double formulas up to a few
-// double ulps.
+// and an AVX2 build). The elementwise passes (forward, backward dx) compute in the data's dtype from
+// coefficients computed in double and rounded once, with the mean split in two (split() below): float32
+// results are within a few float32 ulps of the double formulas, and these passes run at memory speed.
 #include "ops/norm.h"
 
 #include <algorithm>
@@ -68,21 +68,30 @@ void for_each_task(const BlockPlan& plan, int64_t channels, int64_t scratch_size
   });
 }
 
-// Runs row(r, scratch) for each pixel row r = (sample, pixel) in [0, N * P), split in contiguous shares over
-// the threads, after load_sample(s, scratch) has filled the thread's scratch (scratch_size doubles) for
-// the row's sample. Each row is written by one thread only: any thread count gives the same bits.
-template <class LoadSample, class Row>
-void for_each_row(const NormLayout& l, int64_t scratch_size, LoadSample&& load_sample, Row&& row) {
+// Runs rows(first, count, scratch) over the pixel rows r = (sample, pixel) in [0, N * P), split in contiguous
+// shares over the threads and cut where the sample changes, after load_sample(s, scratch) has filled the
+// thread's scratch (scratch_size values of T) for those rows' sample. Each row is written by one thread
+// only: any thread count gives the same bits.
+template <class T, class LoadSample, class Rows>
+void for_each_sample_run(const NormLayout& l, int64_t scratch_size, LoadSample&& load_sample, Rows&& rows) {
   for_each_share(l.samples * l.pixels, l.channels(), [&](int64_t begin, int64_t end) {
-    std::vector<double> scratch(static_cast<std::size_t>(scratch_size));
-    int64_t loaded_sample = -1;
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t s = r / l.pixels;
-      if (s != loaded_sample) load_sample(s, scratch.data());
-      loaded_sample = s;
-      row(r, scratch.data());
+    std::vector<T> scratch(static_cast<std::size_t>(scratch_size));
+    for (int64_t r = begin; r < end;) {
+      const int64_t s = r / l.pixels, run_end = std::min(end, (s + 1) * l.pixels);
+      load_sample(s, scratch.data());
+      rows(r, run_end - r, scratch.data());
+      r = run_end;
     }
   });
+}
+
+// The statistic v as an unevaluated sum high + low of two T values (low is 0 for double). With high the
+// rounding of a mean, x - high is exact for the x near the mean (Sterbenz), so centring in T loses nothing
+// to the mean's rounding even when the mean is large against the spread (1e4 + N(0, 1) in float32).
+template <class T>
+void split(double v, T* high, T* low) {
+  *high = static_cast<T>(v);
+  *low = static_cast<T>(v - static_cast<double>(*high));
 }
 
 }  // namespace
@@ -155,20 +164,21 @@ void norm_forward(const NormLayout& l, const T* x, const double* mean, const dou
                   const T* beta, T* y) {
   check_layout(l);
   const int64_t C = l.channels(), Cg = l.group_channels;
-  // scratch: y[c] = (x[c] - center[c]) * scale[c] + offset[c] for the current sample, C doubles each.
-  auto load_sample = [&](int64_t s, double* center) {
-    double* scale = center + C;
-    double* offset = center + 2 * C;
+  // scratch: y[c] = ((x[c] - center[c]) - center_low[c]) * scale[c] + offset[c] for the current sample, in T.
+  auto load_sample = [&](int64_t s, T* center) {
+    T* center_low = center + C;
+    T* scale = center + 2 * C;
+    T* offset = center + 3 * C;
     for (int64_t c = 0; c < C; ++c) {
       const int64_t sg = s * l.groups + c / Cg;
-      center[c] = mean[sg];
-      scale[c] = inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-      offset[c] = beta ? static_cast<double>(beta[c]) : 0.0;
+      split(mean[sg], center + c, center_low + c);
+      scale[c] = static_cast<T>(inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0));
+      offset[c] = beta ? beta[c] : T(0);
     }
   };
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
-  for_each_row(l, 3 * C, load_sample, [&](int64_t r, const double* center) {
-    kernel.normalize_row(x + r * C, C, center, center + C, center + 2 * C, y + r * C);
+  for_each_sample_run<T>(l, 4 * C, load_sample, [&](int64_t r, int64_t rows, const T* center) {
+    kernel.normalize_rows(x + r * C, rows, C, center, center + C, center + 2 * C, center + 3 * C, y + r * C);
   });
 }
 
@@ -232,22 +242,23 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     }
   }
 
-  // dx pass: dx[c] = dy[c] * a[c] + (x[c] - center[c]) * b[c] + d[c], from
+  // dx pass: dx[c] = dy[c] * a[c] + ((x[c] - center[c]) - center_low[c]) * b[c] + d[c] in T, from
   // dx = inv_std * (dy*gamma - mean_g(dy*gamma) - xhat * mean_g(dy*gamma*xhat)).
-  auto load_sample = [&](int64_t s, double* a) {
-    double* b = a + C;
-    double* d = a + 2 * C;
-    double* center = a + 3 * C;
+  auto load_sample = [&](int64_t s, T* a) {
+    T* b = a + C;
+    T* d = a + 2 * C;
+    T* center = a + 3 * C;
+    T* center_low = a + 4 * C;
     for (int64_t c = 0; c < C; ++c) {
       const int64_t sg = s * G + c / Cg;
-      a[c] = inv_std[sg] * gamma_of(c);
-      b[c] = -inv_std[sg] * inv_std[sg] * mean_dyg_xhat[sg];
-      d[c] = -inv_std[sg] * mean_dyg[sg];
-      center[c] = mean[sg];
+      a[c] = static_cast<T>(inv_std[sg] * gamma_of(c));
+      b[c] = static_cast<T>(-inv_std[sg] * inv_std[sg] * mean_dyg_xhat[sg]);
+      d[c] = static_cast<T>(-inv_std[sg] * mean_dyg[sg]);
+      split(mean[sg], center + c, center_low + c);
     }
   };
-  for_each_row(l, 4 * C, load_sample, [&](int64_t r, const double* a) {
-    kernel.gradient_row(dy + r * C, x + r * C, C, a, a + C, a + 2 * C, a + 3 * C, dx + r * C);
+  for_each_sample_run<T>(l, 5 * C, load_sample, [&](int64_t r, int64_t rows, const T* a) {
+    kernel.gradient_rows(dy + r * C, x + r * C, rows, C, a, a + C, a + 2 * C, a + 3 * C, a + 4 * C, dx + r * C);
   });
 }
 
