@@ -121,51 +121,46 @@ void add_values(std::int64_t channels, const typename S::T* x, typename S::T* ds
   }
 }
 
-// Which of a vector of channels' int64 argmax indices equal `spatial`, as a mask of the values' lanes, and
-// how many did.
-struct IndexMatch {
-  __m256 mask;
-  int count;
-};
-
-inline IndexMatch match_indices(const std::int64_t* index, __m256i spatial, F32x8) {
+// Which of a vector of channels' int64 argmax indices equal `spatial`, as a mask of the values' lanes. The
+// caller counts the matches by subtracting the masks (all ones: -1) from an integer vector.
+inline __m256 match_indices(const std::int64_t* index, __m256i spatial, F32x8) {
   const __m256i low = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial);
   const __m256i high = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 4)), spatial);
   // The low 32 bits of each 64-bit mask, in channel order: the shuffle interleaves the halves per 128-bit lane.
   const __m256 packed = _mm256_shuffle_ps(_mm256_castsi256_ps(low), _mm256_castsi256_ps(high), _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 mask = _mm256_castsi256_ps(_mm256_permute4x64_epi64(_mm256_castps_si256(packed), _MM_SHUFFLE(3, 1, 2, 0)));
-  return {mask, __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(mask)))};
+  return _mm256_castsi256_ps(_mm256_permute4x64_epi64(_mm256_castps_si256(packed), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-inline __m256d match_indices_pd(const std::int64_t* index, __m256i spatial, int* count) {
-  const __m256d mask = _mm256_castsi256_pd(
-      _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial));
-  *count += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_pd(mask)));
-  return mask;
+inline __m256d match_indices(const std::int64_t* index, __m256i spatial, F64x4) {
+  return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial));
 }
+
+inline __m256 masked(__m256 mask, __m256 v) { return _mm256_and_ps(mask, v); }
+inline __m256d masked(__m256d mask, __m256d v) { return _mm256_and_pd(mask, v); }
+inline __m256i bits(__m256 v) { return _mm256_castps_si256(v); }
+inline __m256i bits(__m256d v) { return _mm256_castpd_si256(v); }
 
 template <class S>
 std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const typename S::T* const* dy,
                         const std::int64_t* const* index, std::int64_t spatial_index, typename S::T* dx) noexcept {
   using T = typename S::T;
   const __m256i spatial = _mm256_set1_epi64x(spatial_index);
-  std::int64_t matches = 0;
+  __m256i counts = _mm256_setzero_si256();  // minus the matches, per 32-bit lane (S::lanes of them used)
   std::int64_t k = 0;
   for (; k + S::lanes <= channels; k += S::lanes) {
     typename S::V sum = S::zero();
     for (std::int64_t t = 0; t < windows; ++t) {
-      int count = 0;
-      if constexpr (S::lanes == 8) {
-        const IndexMatch m = match_indices(index[t] + k, spatial, F32x8());
-        sum = S::add(sum, _mm256_and_ps(m.mask, S::load(dy[t] + k)));
-        count = m.count;
-      } else {
-        sum = S::add(sum, _mm256_and_pd(match_indices_pd(index[t] + k, spatial, &count), S::load(dy[t] + k)));
-      }
-      matches += count;
+      const typename S::V hit = match_indices(index[t] + k, spatial, S());
+      sum = S::add(sum, masked(hit, S::load(dy[t] + k)));
+      counts = _mm256_add_epi32(counts, bits(hit));
     }
     S::store(dx + k, sum);
   }
+  alignas(32) std::int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), counts);
+  std::int64_t matches = 0;
+  for (std::int32_t lane : lanes) matches -= lane;
+  if constexpr (S::lanes == 4) matches /= 2;  // a 64-bit mask is two 32-bit -1s
   for (; k < channels; ++k) {  // the channels that do not fill a vector
     T sum = T(0);
     for (std::int64_t t = 0; t < windows; ++t) {
