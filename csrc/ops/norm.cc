@@ -94,6 +94,15 @@ void split(double v, T* high, T* low) {
   *low = static_cast<T>(v - static_cast<double>(*high));
 }
 
+// Calls f(c, sg) for every channel c of sample s, sg being the index of its (sample, group) statistics
+// (walking the groups spares an integer division per channel, which showed on LayerNorm's short rows).
+template <class F>
+void for_each_channel(const NormLayout& l, int64_t s, F&& f) {
+  for (int64_t g = 0, c = 0; g < l.groups; ++g) {
+    for (const int64_t end = c + l.group_channels; c < end; ++c) f(c, s * l.groups + g);
+  }
+}
+
 }  // namespace
 
 void check_layout(const NormLayout& l) {
@@ -163,18 +172,17 @@ template <class T>
 void norm_forward(const NormLayout& l, const T* x, const double* mean, const double* inv_std, const T* gamma,
                   const T* beta, T* y) {
   check_layout(l);
-  const int64_t C = l.channels(), Cg = l.group_channels;
+  const int64_t C = l.channels();
   // scratch: y[c] = ((x[c] - center[c]) - center_low[c]) * scale[c] + offset[c] for the current sample, in T.
   auto load_sample = [&](int64_t s, T* center) {
     T* center_low = center + C;
     T* scale = center + 2 * C;
     T* offset = center + 3 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t sg = s * l.groups + c / Cg;
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) {
       split(mean[sg], center + c, center_low + c);
       scale[c] = static_cast<T>(inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0));
       offset[c] = beta ? beta[c] : T(0);
-    }
+    });
   };
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   for_each_sample_run<T>(l, 4 * C, load_sample, [&](int64_t r, int64_t rows, const T* center) {
@@ -200,10 +208,10 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
     double* sum_dy = block_dy.data() + task * C;
     double* sum_dy_xhat = block_dy_xhat.data() + task * C;
-    for (int64_t c = 0; c < C; ++c) center[c] = mean[s * G + c / Cg];
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) { center[c] = mean[sg]; });
     const int64_t first = (s * l.pixels + p0) * C;
     kernel.gradient_sums(dy + first, x + first, p1 - p0, C, center, sum_dy, sum_dy_xhat);
-    for (int64_t c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[s * G + c / Cg];
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) { sum_dy_xhat[c] *= inv_std[sg]; });
   });
 
   // Merge in block order: per (sample, channel) sums, then per (sample, group) means of dy*gamma and
@@ -224,21 +232,25 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
       }
     }
   }
+  // Summed over the samples in order, a sample's row at a time (a channel at a time walked LayerNorm's
+  // (samples, C) sums column by column, out of cache).
+  std::vector<double> total_dy(static_cast<std::size_t>(C), 0.0), total_dy_xhat(total_dy.size(), 0.0);
+  for (int64_t s = 0; s < l.samples; ++s) {
+    for (int64_t c = 0; c < C; ++c) total_dy[c] += sample_dy[s * C + c], total_dy_xhat[c] += sample_dy_xhat[s * C + c];
+  }
   for (int64_t c = 0; c < C; ++c) {
-    double total_dy = 0.0, total_dy_xhat = 0.0;
-    for (int64_t s = 0; s < l.samples; ++s) total_dy += sample_dy[s * C + c], total_dy_xhat += sample_dy_xhat[s * C + c];
-    if (dbeta) dbeta[c] = static_cast<T>(total_dy);
-    if (dgamma) dgamma[c] = static_cast<T>(total_dy_xhat);
+    if (dbeta) dbeta[c] = static_cast<T>(total_dy[c]);
+    if (dgamma) dgamma[c] = static_cast<T>(total_dy_xhat[c]);
   }
   std::vector<double> mean_dyg(static_cast<std::size_t>(checked_mul(l.samples, G, "norm sums")), 0.0);
   std::vector<double> mean_dyg_xhat(mean_dyg.size(), 0.0);
   const double count = static_cast<double>(l.pixels * Cg);
   if (batch_statistics && count > 0.0) {
     for (int64_t s = 0; s < l.samples; ++s) {
-      for (int64_t c = 0; c < C; ++c) {
-        mean_dyg[s * G + c / Cg] += gamma_of(c) * sample_dy[s * C + c] / count;
-        mean_dyg_xhat[s * G + c / Cg] += gamma_of(c) * sample_dy_xhat[s * C + c] / count;
-      }
+      for_each_channel(l, s, [&](int64_t c, int64_t sg) {
+        mean_dyg[sg] += gamma_of(c) * sample_dy[s * C + c] / count;
+        mean_dyg_xhat[sg] += gamma_of(c) * sample_dy_xhat[s * C + c] / count;
+      });
     }
   }
 
@@ -249,13 +261,12 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     T* d = a + 2 * C;
     T* center = a + 3 * C;
     T* center_low = a + 4 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t sg = s * G + c / Cg;
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) {
       a[c] = static_cast<T>(inv_std[sg] * gamma_of(c));
       b[c] = static_cast<T>(-inv_std[sg] * inv_std[sg] * mean_dyg_xhat[sg]);
       d[c] = static_cast<T>(-inv_std[sg] * mean_dyg[sg]);
       split(mean[sg], center + c, center_low + c);
-    }
+    });
   };
   for_each_sample_run<T>(l, 5 * C, load_sample, [&](int64_t r, int64_t rows, const T* a) {
     kernel.gradient_rows(dy + r * C, x + r * C, rows, C, a, a + C, a + 2 * C, a + 3 * C, a + 4 * C, dx + r * C);
