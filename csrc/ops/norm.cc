@@ -131,9 +131,9 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
   auto finish_sample = [&](int64_t s, double* s1, double* s2) {
     const T* shift = first_row(s);
-    const double n = static_cast<double>(l.pixels);
+    const double n = static_cast<double>(l.pixels), inv_n = 1.0 / n;
     for (int64_t c = 0; c < C; ++c) {
-      const double channel_mean = s1[c] / n;
+      const double channel_mean = s1[c] * inv_n;  // (a division per channel showed on LayerNorm's rows)
       s2[c] = std::max(0.0, s2[c] - s1[c] * channel_mean);
       s1[c] = static_cast<double>(shift[c]) + channel_mean;
     }
