@@ -122,7 +122,8 @@ void add_values(std::int64_t channels, const typename S::T* x, typename S::T* ds
 }
 
 // Which of a vector of channels' int64 argmax indices equal `spatial`, as a mask of the values' lanes. The
-// caller counts the matches by subtracting the masks (all ones: -1) from an integer vector.
+// caller counts the matches by adding the masks (a match is -1 in each of its 32-bit lanes) into an integer
+// vector, negated at the end.
 inline __m256 match_indices(const std::int64_t* index, __m256i spatial, F32x8) {
   const __m256i low = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial);
   const __m256i high = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 4)), spatial);
