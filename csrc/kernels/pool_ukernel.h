@@ -18,10 +18,11 @@ using PoolMaxFn = void (*)(std::int64_t channels, std::int64_t taps, const T* co
 // For every channel k: sum[k] = the sum of src[t][k] over the taps t, added in tap order.
 template <class T>
 using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept;
-// For every channel k: dst[k] += x[k] (average pooling's backward scatter, one tap at a time).
+// Average pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose
+// windows read it (in output order): dx[k] = the sum over t of dy[t][k] / divisor[t], added in order from 0.
 template <class T>
-using PoolAddFn = void (*)(std::int64_t channels, const T* x, T* dst) noexcept;
-
+using PoolAvgGatherFn = void (*)(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor,
+                                 T* dx) noexcept;
 // Max pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose windows
 // read it (in output order): dx[k] = the sum over t of dy[t][k] where index[t][k] == spatial_index (the
 // argmax of window t is this pixel), added in order from 0. Returns how many (t, k) pairs matched.
@@ -36,7 +37,7 @@ struct PoolUkernel {
   Isa isa;
   PoolMaxFn<T> max;
   PoolSumFn<T> sum;
-  PoolAddFn<T> add;
+  PoolAvgGatherFn<T> avg_gather;
   PoolMaxGatherFn<T> max_gather;
 };
 

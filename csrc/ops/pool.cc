@@ -7,18 +7,16 @@
 //   max forward       y[n, o, c] = x[n, i*, c], i* = the first tap of window(o) holding the maximum (or NaN)
 //   max backward      dx[n, i, c] = sum of dy[n, o, c] over the o whose window reads i and whose argmax is i
 //   avg forward       y[n, o, c] = sum over the taps i of window(o) of x[n, i, c], / divisor(o)
-//   avg backward      dx[n, i, c] = sum over the o whose window holds i of dy[n, o, c] / divisor(o)
+//   avg backward      dx[n, i, c] = sum over the o whose window reads i of dy[n, o, c] / divisor(o)
 //
 // Threads and tiny pools: a pass wakes a thread only for every kMinElementsPerThread elements of x and y.
 //
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
-// every y element is written once, from taps visited in window order, whatever the thread count. Max
-// pooling's backward pass is a gather: threads split the input rows (n, d, h), and each dx element is the
-// sum, in output order, of the dy whose argmax index names it, taken from the few windows that read it
-// (AxisCovers lists them), so no dx is zeroed first or written twice. Average pooling's backward pass
-// scatters, and two windows can share an input pixel, so threads own (image, channel block) pairs instead:
-// every dx element is only ever written by the thread that owns its image and channel, which adds the
-// contributions in increasing output order. No races, and the same bits for any thread count.
+// every y element is written once, from taps visited in window order, whatever the thread count. Backward
+// passes are gathers: threads split the input rows (n, d, h), and each dx element is the sum, in output
+// order, of what the few windows that read it send it (AxisCovers lists them): max pooling the dy whose
+// argmax index names it, average pooling every dy divided by its window's divisor. So dx is written once
+// and never zeroed first, there are no races, and the bits are the same for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -36,7 +34,6 @@ namespace {
 
 using std::int64_t;
 
-constexpr int64_t kChannelBlock = 16;  // channels a backward thread owns at a time: one 64-byte line of floats
 // Waking a thread team costs microseconds, milliseconds on a loaded machine: a thread gets at least this
 // many elements of x and y to read or write. Tiny pools run on one thread.
 constexpr int64_t kMinElementsPerThread = 16384;
@@ -114,22 +111,6 @@ void for_each_output_pixel(const PoolGeometry& g, Pixel&& pixel) {
   });
 }
 
-// Backward passes: threads own (image, channel block) pairs; block(n, c0, c1) zeroes and fills dx for
-// image n, channels [c0, c1).
-template <class Block>
-void for_each_image_channel_block(const PoolGeometry& g, Block&& block) {
-  const int64_t blocks_per_image = ceil_div(g.channels, kChannelBlock);
-  const int64_t items = g.batch * blocks_per_image;
-  if (items == 0) return;
-  const int threads = pass_threads(g, items);
-  run_parallel(threads, [&](int tid, int team) {
-    for (int64_t item = share_start(items, tid, team); item < share_start(items, tid + 1, team); ++item) {
-      const int64_t c0 = item % blocks_per_image * kChannelBlock;
-      block(item / blocks_per_image, c0, std::min(g.channels, c0 + kChannelBlock));
-    }
-  });
-}
-
 // Calls visit(o, y offset of o within the image) for every output pixel of an image, in order.
 template <class Visit>
 void for_each_image_output(const PoolGeometry& g, Visit&& visit) {
@@ -160,7 +141,7 @@ void check_axis(const AxisWindows& a, int64_t in, int axis) {
 }
 
 // For each input index of one axis, the output indices whose windows read it, in increasing order: the
-// inverse of AxisWindows, which max pooling's backward gather walks.
+// inverse of AxisWindows, which the backward gathers walk.
 class AxisCovers {
  public:
   AxisCovers(const AxisWindows& a, int64_t in) : first_(static_cast<std::size_t>(in) + 1, 0) {
@@ -185,6 +166,42 @@ class AxisCovers {
  private:
   std::vector<int64_t> first_, outs_;
 };
+
+// Backward gathers: threads split the input rows (n, d, h). Each thread makes its own visitor with
+// make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the thread's share,
+// in order, with the spatial indices of the output pixels whose windows read that pixel, in output order,
+// and returns a count. Returns the sum of the counts.
+template <class MakeVisitor>
+int64_t for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) {
+  const std::array<int64_t, 3> out = out_extent(g);
+  const std::array<AxisCovers, 3> covers{AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]),
+                                         AxisCovers(g.axes[2], g.in[2])};
+  const int64_t rows = g.batch * g.in[0] * g.in[1];
+  std::atomic<int64_t> total{0};
+  if (rows == 0) return 0;
+  run_parallel(pass_threads(g, rows), [&](int tid, int team) {
+    auto visit = make_visitor();
+    std::vector<int64_t> output_rows;  // the output rows (od, oh) whose windows read this row, as od * O1 + oh
+    std::vector<int64_t> outputs;
+    int64_t count = 0;
+    for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
+      const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
+      output_rows.clear();
+      for (const int64_t od : covers[0].of(d)) {
+        for (const int64_t oh : covers[1].of(h)) output_rows.push_back(od * out[1] + oh);
+      }
+      for (int64_t w = 0; w < g.in[2]; ++w) {
+        outputs.clear();
+        for (const int64_t output_row : output_rows) {
+          for (const int64_t ow : covers[2].of(w)) outputs.push_back(output_row * out[2] + ow);
+        }
+        count += visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
+      }
+    }
+    total += count;
+  });
+  return total.load();
+}
 
 bool is_tap(const AxisWindows& a, int64_t o, int64_t i) {
   return i >= a.begin[o] && i < a.end[o] && (i - a.begin[o]) % a.step == 0;
@@ -240,44 +257,23 @@ template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   check_pool_geometry(g);
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
-  const std::array<int64_t, 3> out = out_extent(g);
   const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
-  const int64_t out_image = pixels(out, "pool output size") * c;
-  const std::array<AxisCovers, 3> covers{AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]),
-                                         AxisCovers(g.axes[2], g.in[2])};
-  const int64_t rows = g.batch * g.in[0] * g.in[1];
-  std::atomic<int64_t> matches{0};
-  if (rows > 0) {
-    run_parallel(pass_threads(g, rows), [&](int tid, int team) {
-      std::vector<int64_t> output_rows;  // offsets of the output rows (n, od, oh) whose windows read this row
-      std::vector<const T*> grads;
-      std::vector<const int64_t*> argmaxes;
-      int64_t found = 0;
-      for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
-        const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
-        output_rows.clear();
-        for (const int64_t od : covers[0].of(d)) {
-          for (const int64_t oh : covers[1].of(h)) output_rows.push_back(n * out_image + (od * out[1] + oh) * out[2] * c);
-        }
-        for (int64_t w = 0; w < g.in[2]; ++w) {
-          grads.clear();
-          argmaxes.clear();
-          for (const int64_t offset : output_rows) {
-            for (const int64_t ow : covers[2].of(w)) {
-              grads.push_back(dy + offset + ow * c);
-              argmaxes.push_back(indices + offset + ow * c);
-            }
-          }
-          const int64_t spatial = (d * g.in[1] + h) * g.in[2] + w;
-          found += ukernel.max_gather(c, static_cast<int64_t>(grads.size()), grads.data(), argmaxes.data(), spatial,
-                                      dx + n * in_image + spatial * c);
-        }
+  const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
+  const int64_t matches = for_each_input_pixel(g, [&] {
+    return [&, grads = std::vector<const T*>(), argmaxes = std::vector<const int64_t*>()](
+               int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
+      grads.clear();
+      argmaxes.clear();
+      for (const int64_t o : outputs) {
+        grads.push_back(dy + n * out_image + o * c);
+        argmaxes.push_back(indices + n * out_image + o * c);
       }
-      matches += found;
-    });
-  }
+      return ukernel.max_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), argmaxes.data(), spatial,
+                                dx + n * in_image + spatial * c);
+    };
+  });
   // Each output element's index names one tap of its window, so it matched exactly once; otherwise report it.
-  if (matches.load() != g.batch * out_image) throw_first_index_outside_window(g, indices);
+  if (matches != g.batch * out_image) throw_first_index_outside_window(g, indices);
 }
 
 template <class T>
@@ -299,18 +295,23 @@ template <class T>
 void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_include_pad) {
   check_pool_geometry(g);
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
-  const int64_t c = g.channels, in_pixels = pixels(g.in, "pool input size");
+  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
   const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  for_each_image_channel_block(g, [&](int64_t n, int64_t c0, int64_t c1) {
-    T* dxn = dx + n * in_pixels * c;
-    for (int64_t i = 0; i < in_pixels; ++i) std::fill(dxn + i * c + c0, dxn + i * c + c1, T(0));
-    const T* dyn = dy + n * out_image;
-    T share[kChannelBlock];
-    for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
-      const T count = static_cast<T>(divisor(g, o, count_include_pad));
-      for (int64_t k = c0; k < c1; ++k) share[k - c0] = dyn[offset + k] / count;
-      for_each_tap(g, o, [&](int64_t i) { ukernel.add(c1 - c0, share, dxn + i * c + c0); });
-    });
+  std::vector<T> divisors;  // per output pixel (its spatial index), what its window's sum is divided by
+  divisors.reserve(static_cast<std::size_t>(out_image / c));
+  for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t) {
+    divisors.push_back(static_cast<T>(divisor(g, o, count_include_pad)));
+  });
+  for_each_input_pixel(g, [&] {
+    return [&, grads = std::vector<const T*>(), window_divisors = std::vector<T>()](
+               int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
+      grads.clear();
+      window_divisors.clear();
+      for (const int64_t o : outputs) grads.push_back(dy + n * out_image + o * c), window_divisors.push_back(divisors[o]);
+      ukernel.avg_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), window_divisors.data(),
+                         dx + n * in_image + spatial * c);
+      return int64_t{0};
+    };
   });
 }
 

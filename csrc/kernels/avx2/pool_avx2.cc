@@ -111,13 +111,22 @@ void sum_window(std::int64_t channels, std::int64_t taps, const typename S::T* c
   }
 }
 
+inline __m256 divide(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
+inline __m256d divide(__m256d a, __m256d b) { return _mm256_div_pd(a, b); }
+
 template <class S>
-void add_values(std::int64_t channels, const typename S::T* x, typename S::T* dst) noexcept {
+void avg_gather(std::int64_t channels, std::int64_t windows, const typename S::T* const* dy,
+                const typename S::T* divisor, typename S::T* dx) noexcept {
   std::int64_t k = 0;
-  for (; k + S::lanes <= channels; k += S::lanes) S::store(dst + k, S::add(S::load(dst + k), S::load(x + k)));
-  if (k < channels) {
-    const typename S::Mask m = S::first_lanes(channels - k);
-    S::store(dst + k, m, S::add(S::load(dst + k, m), S::load(x + k, m)));
+  for (; k + S::lanes <= channels; k += S::lanes) {
+    typename S::V sum = S::zero();
+    for (std::int64_t t = 0; t < windows; ++t) sum = S::add(sum, divide(S::load(dy[t] + k), S::broadcast(divisor + t)));
+    S::store(dx + k, sum);
+  }
+  for (; k < channels; ++k) {  // the channels that do not fill a vector (masked stores are slow on AMD cores)
+    typename S::T sum = 0;
+    for (std::int64_t t = 0; t < windows; ++t) sum += dy[t][k] / divisor[t];
+    dx[k] = sum;
   }
 }
 
@@ -176,7 +185,7 @@ std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const typen
 
 template <class S>
 PoolUkernel<typename S::T> avx2_kernel(const char* name) {
-  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &add_values<S>,
+  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &avg_gather<S>,
           &max_gather<S>};
 }
 

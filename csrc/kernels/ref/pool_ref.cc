@@ -27,14 +27,19 @@ void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, c
 }
 
 template <class T>
-void add_values(std::int64_t channels, const T* x, T* dst) noexcept {
-  for (std::int64_t k = 0; k < channels; ++k) dst[k] += x[k];
+void avg_gather(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor, T* dx) noexcept {
+  std::fill(dx, dx + channels, T(0));
+  for (std::int64_t t = 0; t < windows; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) dx[k] += dy[t][k] / divisor[t];
+  }
 }
 
 template <class T>
 void sum_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept {
   std::copy(src[0], src[0] + channels, sum);
-  for (std::int64_t t = 1; t < taps; ++t) add_values(channels, src[t], sum);
+  for (std::int64_t t = 1; t < taps; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) sum[k] += src[t][k];
+  }
 }
 
 template <class T>
@@ -54,7 +59,7 @@ std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* co
 
 template <class T>
 constexpr PoolUkernel<T> reference_kernel(const char* name) {
-  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &add_values<T>, &max_gather<T>};
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_gather<T>};
 }
 
 }  // namespace
