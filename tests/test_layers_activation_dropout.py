@@ -9,7 +9,7 @@ import convkit
 from convkit import initializers, ops, runtime
 from convkit import layers as L
 from convkit.layers.activations import ActivationFunction, register_activation, registered_activations
-from convkit.network import Sequential
+from convkit.network import Input, Model, Sequential
 from convkit.reference import (
     conv_reference,
     maxout_reference,
@@ -207,6 +207,22 @@ def test_drop_connect_adds_to_the_gradient_already_held():
     layer.backward(np.ones_like(layer.forward(x, training=True)))
     np.testing.assert_allclose(layer.layer.kernel.grad, 2 * once, rtol=1e-15)
     assert (once[~(ops.drop_connect(np.ones((6, 3)), 0.5, generator=convkit.random.Generator(1))[1])] == 0).all()
+
+
+def test_drop_connect_called_twice_in_a_graph_gets_each_calls_values_back():
+    x_in = Input((4,))
+    shared = L.DropConnect(L.Dense(4, activation="tanh", dtype="float64"), 0.5, seed=2, dtype="float64")
+    model = Model(x_in, shared(shared(x_in)))
+    state = shared.generator.get_state()
+
+    class RewoundModel:  # the same two masks on every forward, for finite differences
+        def forward(self, x, training=False):
+            shared.generator.set_state(state)
+            return model.forward(x, training)
+
+        backward, parameters = model.backward, model.parameters
+
+    check_gradients(RewoundModel(), np.random.default_rng(16).standard_normal((3, 4)), max_checks=None)
 
 
 def test_drop_connect_model_saves_and_loads(tmp_path):

@@ -164,11 +164,13 @@ class DropConnect(_Random):
         if not training:
             return self.layer.forward(x, False)
         dropped = [ops.drop_connect(k.value, self.rate, generator=self.generator) for k in _kernels(self.layer)]
-        self.save_for_backward(dropped)
-        return self._with_kernels([w for w, _ in dropped], lambda: self.layer.forward(x, True))
+        y = self._with_kernels([w for w, _ in dropped], lambda: self.layer.forward(x, True))
+        # The wrapped layer's saved values travel with this call's (a network keeps them per call of the wrapper).
+        self.save_for_backward(dropped, self.layer._saved)
+        return y
 
     def backward(self, dy):
-        (dropped,) = self.saved()
+        dropped, self.layer._saved = self.saved()
         kernels = _kernels(self.layer)
         # The wrapped layer adds its gradient with respect to the dropped kernel; the kernel's own gradient is
         # that masked and scaled (ops.drop_connect_backward), added to what the grad held before.
