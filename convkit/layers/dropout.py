@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
-
 from .. import ops, random
 from .._validate import check_real
 from ..registry import get_layer_class, register_layer
