@@ -14,6 +14,7 @@ from .runtime import (
     show_config,
     use_kernel,
 )
+from .workspace import get_workspace_limit, set_workspace_limit
 
 if _os.environ.get("CONVKIT_KERNEL"):
     from .runtime import apply_kernel_override as _apply_kernel_override
@@ -25,12 +26,14 @@ __all__ = [
     "__version__",
     "config",
     "get_num_threads",
+    "get_workspace_limit",
     "kernels",
     "losses",
     "metrics",
     "ops",
     "select_kernel",
     "set_num_threads",
+    "set_workspace_limit",
     "show_config",
     "use_kernel",
 ]

@@ -55,3 +55,18 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     return int(value)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def empty_output(shape: tuple, dtype: np.dtype, what: str) -> np.ndarray:
+    """np.empty(shape, dtype) after checking that its element and byte counts fit int64: a size that
+    overflows raises ValueError (elements) or MemoryError (bytes) naming `what` and the shape, instead of
+    an allocation NumPy may attempt or a wrapped size."""
+    elements = math.prod(shape)
+    if elements > INT64_MAX:
+        raise ValueError(f"{what} of shape {shape} would have {elements} elements, more than int64 can count")
+    if elements * dtype.itemsize > INT64_MAX:
+        raise MemoryError(f"{what} of shape {shape} would need {elements * dtype.itemsize} bytes")
+    return np.empty(shape, dtype=dtype)

@@ -12,7 +12,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_real, common_float_dtype
+from .._validate import as_float_array, check_real, common_float_dtype, empty_output
 from ..conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
 from ._checks import check_activation, check_bias
 
@@ -90,7 +90,7 @@ def conv(
     x = np.ascontiguousarray(x, dtype=dtype)  # im2col walks channels-last rows: one copy at most
     w = np.ascontiguousarray(w, dtype=dtype)
     b = check_bias(b, spec.out_channels, dtype, "one value per output channel")
-    y = np.empty((x.shape[0], *spec.out_spatial, spec.out_channels), dtype=dtype)
+    y = empty_output((x.shape[0], *spec.out_spatial, spec.out_channels), dtype, "output")
     _C.conv_forward(_as_5d(x, spec.in_spatial), _kernel_5d(w), b, _as_5d(y, spec.out_spatial),
                     *_core_options(spec, spec.padding_mode), activation, negative_slope)
     return y
@@ -168,7 +168,7 @@ def conv_transpose(
                                dilation=dilation, groups=groups)
     dtype = common_float_dtype(x, w)
     b = check_bias(b, spec.out_channels, dtype, "one value per output channel")
-    y = np.empty((x.shape[0], *spec.out_spatial, spec.out_channels), dtype=dtype)
+    y = empty_output((x.shape[0], *spec.out_spatial, spec.out_channels), dtype, "output")
     # The conv this is the adjoint of reads y and writes x: its input gradient is our output.
     _C.conv_backward_data(_as_5d(np.ascontiguousarray(x, dtype=dtype), spec.in_spatial),
                           _kernel_5d(np.ascontiguousarray(w, dtype=dtype)), _as_5d(y, spec.out_spatial),

@@ -206,8 +206,12 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const int64_t total_ld = round_up(f, kCacheLine / int64_t(sizeof(double)));
   const int64_t partial_ld = round_up(block_channels * m, kCacheLine / int64_t(sizeof(T)));
   AlignedBuffer total_buffer, partial_buffer;
-  double* const totals = total_buffer.reserve_elements<double>(std::max<int64_t>(row_blocks, 1) * sums * total_ld);
-  T* const partials = partial_buffer.reserve_elements<T>(threads * sums * partial_ld);
+  double* const totals = total_buffer.reserve_elements<double>(
+      checked_mul(checked_mul(std::max<int64_t>(row_blocks, 1), sums, "depthwise sums"), total_ld, "depthwise sums"),
+      "depthwise weight-gradient totals");
+  T* const partials = partial_buffer.reserve_elements<T>(
+      checked_mul(checked_mul(threads, sums, "depthwise sums"), partial_ld, "depthwise sums"),
+      "depthwise weight-gradient partials");
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     T* const partial = partials + tid * sums * partial_ld;

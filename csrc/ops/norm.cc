@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/checked_math.h"
+#include "core/workspace.h"
 #include "kernels/registry.h"
 #include "ops/parallel_shares.h"
 
@@ -97,7 +98,9 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
   const BlockPlan plan(l);
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
-  std::vector<double> block_mean(static_cast<std::size_t>(checked_mul(plan.tasks, G, "norm partials")));
+  const int64_t partial_size = checked_mul(plan.tasks, G, "norm partials");
+  require_workspace(checked_mul(2 * sizeof(double), partial_size, "norm partials"), "norm statistics partials");
+  std::vector<double> block_mean(static_cast<std::size_t>(partial_size));
   std::vector<double> block_m2(block_mean.size());
 
   // scratch: shift, sum(x - shift), sum((x - shift)^2), each C doubles.
@@ -177,6 +180,7 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
 
   // Reduction pass: per task and channel, sum(dy) and sum(dy * xhat).
   const int64_t partial_size = checked_mul(plan.tasks, C, "norm partials");
+  require_workspace(checked_mul(2 * sizeof(double), partial_size, "norm partials"), "norm gradient partials");
   std::vector<double> block_dy(static_cast<std::size_t>(partial_size));
   std::vector<double> block_dy_xhat(block_dy.size());
   // scratch: the sample's mean spread over its channels.

@@ -215,7 +215,7 @@ void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indice
       for (int64_t k = c0; k < c1; ++k) {
         const int64_t i = indices_n[offset + k];
         if (i < 0 || i >= in_pixels) {
-          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " is outside the input's " +
+          throw std::invalid_argument("max_pool_backward: indices holds " + std::to_string(i) + ", which" + " is outside the input's " +
                                       std::to_string(in_pixels) + " spatial positions");
         }
         dxn[i * c + k] += dyn[offset + k];
