@@ -619,3 +619,12 @@ def standardization_rank_one():
 @raises(ValueError, "x", "(4, 3, 3, 5)")
 def standardization_transform_channel_mismatch():
     ChannelStandardization().fit(np.ones((4, 3, 3, 2))).transform(np.ones((4, 3, 3, 5)))
+
+
+# ---- regressions found by the fuzzer (tests/fuzz) ----
+@works
+def lrn_window_wider_than_the_channels_completes():
+    # size=8e18 looped over every offset of the window in the core (hours) and overflowed its cost estimate
+    y = ops.local_response_norm(X, 8 * 10**18)
+    dx = ops.local_response_norm_backward(np.ones_like(X), X, 8 * 10**18)
+    assert np.allclose(y, X) and np.allclose(dx, 1.0)

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+import convkit
+
 from .cases import CASES
 
 RUNNER = Path(__file__).resolve().parent / "run_cases.py"
-ROOT = Path(__file__).resolve().parents[2]
+# The directory convkit was imported from (the source tree, or a sanitizer build staged elsewhere).
+ROOT = Path(convkit.__file__).resolve().parents[1]
 WORKERS = 4
 TIMEOUT_S = 120
 

@@ -17,7 +17,8 @@ import pytest
 import convkit
 from convkit import ops
 
-ROOT = Path(__file__).resolve().parents[2]
+# The directory convkit was imported from (the source tree, or a sanitizer build staged elsewhere).
+ROOT = Path(convkit.__file__).resolve().parents[1]
 
 
 def _calls(x, w, a, b):
