@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, common_float_dtype
+from .._validate import as_float_array, check_bool, check_output_size, common_float_dtype
 from ..conv_spec import IntOrTuple, Padding
 from ..pool_spec import (
     AxisWindows,
@@ -53,7 +53,10 @@ def _sliding_axes(x_shape, pool_size, stride, padding, dilation, ceil_mode) -> l
 
 
 def _adaptive_axes(x_shape, output_size) -> list[AxisWindows]:
-    return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], adaptive_output_size(x_shape, output_size))]
+    out_spatial = adaptive_output_size(x_shape, output_size)
+    # The windows are built per output index: refuse an impossible output before building them.
+    check_output_size((x_shape[0], *out_spatial, x_shape[-1]), 8, "output")
+    return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], out_spatial)]
 
 
 def _max_forward(x: np.ndarray, axes: list[AxisWindows], return_indices) -> MaxPoolResult:

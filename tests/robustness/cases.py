@@ -628,3 +628,14 @@ def lrn_window_wider_than_the_channels_completes():
     y = ops.local_response_norm(X, 8 * 10**18)
     dx = ops.local_response_norm_backward(np.ones_like(X), X, 8 * 10**18)
     assert np.allclose(y, X) and np.allclose(dx, 1.0)
+
+
+@raises(ValueError, "output", "elements")
+def adaptive_pool_output_size_absurd():
+    # built 8e18 Python windows per axis (hung, found by fuzzing)
+    ops.adaptive_avg_pool(f32(3, 6, 4, 4), 8 * 10**18)
+
+
+@raises(MemoryError, "output", "bytes")
+def adaptive_pool_output_larger_than_memory():
+    ops.adaptive_max_pool(f32(1, 6, 2), 2**52)
