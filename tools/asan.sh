@@ -27,7 +27,9 @@ ARGS=()
 for a in "${TESTS[@]}" "$@"; do [[ "$a" == tests/* ]] && ARGS+=("$ROOT/$a") || ARGS+=("$a"); done
 
 cd "$OUT/lib"
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+# libstdc++ too: ASan intercepts __cxa_throw only if libstdc++ is loaded when it starts (CPython does not
+# link it), else the first C++ exception aborts in the interceptor.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OPENBLAS_NUM_THREADS=1

@@ -13,7 +13,9 @@ mkdir -p "$ROOT/fuzz-corpus" "$ROOT/fuzz-artifacts"
 export OPENBLAS_NUM_THREADS=1
 if [[ -d "$ROOT/build-asan/lib/convkit" ]]; then
   export PYTHONPATH="$ROOT/build-asan/lib"
-  export LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+  # libstdc++ too: ASan intercepts __cxa_throw only if libstdc++ is loaded when it starts (CPython does not
+# link it), else the first C++ exception aborts in the interceptor.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
   export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   echo "fuzzing the ASan/UBSan build in build-asan/"

@@ -54,8 +54,10 @@ def _sliding_axes(x_shape, pool_size, stride, padding, dilation, ceil_mode) -> l
 
 def _adaptive_axes(x_shape, output_size) -> list[AxisWindows]:
     out_spatial = adaptive_output_size(x_shape, output_size)
-    # The windows are built per output index: refuse an impossible output before building them.
-    check_output_size((x_shape[0], *out_spatial, x_shape[-1]), 8, "output")
+    # The windows are built per output index, even for an empty batch: refuse an output that could not
+    # exist for one sample and one channel before building them.
+    check_output_size((max(x_shape[0], 1), *out_spatial, max(x_shape[-1], 1)), 8,
+                      f"the output for output_size={output_size!r}")
     return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], out_spatial)]
 
 

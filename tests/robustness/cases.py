@@ -639,3 +639,9 @@ def adaptive_pool_output_size_absurd():
 @raises(MemoryError, "output", "bytes")
 def adaptive_pool_output_larger_than_memory():
     ops.adaptive_max_pool(f32(1, 6, 2), 2**52)
+
+
+@raises(MemoryError, "output_size=4611686018427387904", "bytes")
+def adaptive_pool_absurd_output_size_on_empty_batch():
+    # an empty batch still built 2**62 windows (hung, found by fuzzing)
+    ops.adaptive_max_pool(f32(0, 1, 1), 2**62)
