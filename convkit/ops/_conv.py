@@ -6,6 +6,7 @@ convolution as 3-D: leading spatial axes of size 1 are added here and never copi
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Optional, Union
 
@@ -14,6 +15,7 @@ import numpy as np
 from .. import _C
 from .._validate import as_float_array, check_real, common_float_dtype, empty_output
 from ..conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
+from ..workspace import check_workspace
 from ._checks import check_activation, check_bias
 
 GRADIENTS = ("x", "w", "b")
@@ -41,6 +43,17 @@ def _check_gradient(dy, expected_shape: tuple, dtype: np.dtype) -> np.ndarray:
     if dy.shape != expected_shape:
         raise ValueError(f"dy must have the output's shape {expected_shape}, got {dy.shape}")
     return np.ascontiguousarray(dy, dtype=dtype)
+
+
+def _check_backward_workspace(spec: ConvSpec, dtype: np.dtype, need: frozenset) -> None:
+    """The scratch conv_backward needs at the least, against the workspace limit (the core checks again):
+    a column tile of one output pixel (prod(kernel_size) * C_in / groups values) and a copy of w. Depthwise
+    convolutions (groups == C_in) use neither."""
+    if spec.groups == spec.in_channels or not need & {"x", "w"}:
+        return
+    row_values = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups)
+    check_workspace(row_values * dtype.itemsize, "conv_backward's column tile (one output pixel)")
+    check_workspace(row_values * spec.out_channels * dtype.itemsize, "conv_backward's copy of w")
 
 
 def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
@@ -123,6 +136,7 @@ def conv_backward(
     need = _check_need(need)
     dtype = common_float_dtype(x, w, as_float_array(dy, "dy"))
     dy = _check_gradient(dy, (x.shape[0], *spec.out_spatial, spec.out_channels), dtype)
+    _check_backward_workspace(spec, dtype, need)
     options = _core_options(spec, spec.padding_mode)
     dx = dw = db = None
     if "x" in need:

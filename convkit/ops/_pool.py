@@ -86,9 +86,10 @@ def _max_backward(dy, x: np.ndarray, axes: list[AxisWindows], indices) -> np.nda
             raise ValueError(f"indices must be an integer array of the output's shape {shape}, got "
                              f"{indices.dtype} {indices.shape}")
         positions = int(np.prod(x.shape[1:-1]))
-        if indices.size and (indices.min() < 0 or indices.max() >= positions):
-            raise ValueError(f"indices must lie in [0, {positions}) (the input's spatial positions), got values "
-                             f"from {indices.min()} to {indices.max()}")
+        outside = indices[(indices < 0) | (indices >= positions)]
+        if outside.size:
+            raise ValueError(f"indices must lie in [0, {positions}) (the input's spatial positions), got index "
+                             f"{outside.flat[0]}")
         indices = np.ascontiguousarray(indices, dtype=np.int64)
     dx = np.empty(x.shape, dtype=dtype)
     _C.max_pool_backward(_as_5d(dy, shape[1:-1]), _as_5d(indices, shape[1:-1]), _as_5d(dx, x.shape[1:-1]),

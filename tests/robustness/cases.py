@@ -305,6 +305,14 @@ def conv_backward_workspace_over_limit():
     ops.conv_backward(f32(2, 6, 6, 6), X, W)
 
 
+@raises(MemoryError, "column tile", "2147483648 bytes", "limit of 1073741824")
+def conv_backward_column_row_over_default_limit():
+    # an 8192 x 8192 kernel over 8 channels: one column row is 2 GiB (broadcast views: nothing allocated)
+    x = np.broadcast_to(np.float32(1), (1, 2**13, 2**13, 8))
+    w = np.broadcast_to(np.float32(1), (2**13, 2**13, 8, 1))
+    ops.conv_backward(np.ones((1, 1, 1, 1), np.float32), x, w)
+
+
 @raises(MemoryError, "bytes", "limit of 0")
 def gemm_workspace_over_limit():
     convkit.set_workspace_limit(0)
