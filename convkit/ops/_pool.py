@@ -16,6 +16,7 @@ from .. import _C
 from .._validate import as_float_array, check_bool, check_output_size, common_float_dtype
 from ..conv_spec import IntOrTuple, Padding
 from ..pool_spec import (
+    WINDOW_BYTES,
     AxisWindows,
     adaptive_output_size,
     adaptive_windows,
@@ -24,6 +25,7 @@ from ..pool_spec import (
     pool_spec,
     sliding_windows,
 )
+from ..workspace import check_workspace
 from ._conv import _as_5d
 
 MaxPoolResult = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -55,9 +57,10 @@ def _sliding_axes(x_shape, pool_size, stride, padding, dilation, ceil_mode) -> l
 def _adaptive_axes(x_shape, output_size) -> list[AxisWindows]:
     out_spatial = adaptive_output_size(x_shape, output_size)
     # The windows are built per output index, even for an empty batch: refuse an output that could not
-    # exist for one sample and one channel before building them.
+    # exist for one sample and one channel, or windows over the workspace limit, before building them.
     check_output_size((max(x_shape[0], 1), *out_spatial, max(x_shape[-1], 1)), 8,
                       f"the output for output_size={output_size!r}")
+    check_workspace(sum(out_spatial) * WINDOW_BYTES, f"the pooling windows for output_size={output_size!r}")
     return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], out_spatial)]
 
 

@@ -653,3 +653,9 @@ def adaptive_pool_output_larger_than_memory():
 def adaptive_pool_absurd_output_size_on_empty_batch():
     # an empty batch still built 2**62 windows (hung, found by fuzzing)
     ops.adaptive_max_pool(f32(0, 1, 1), 2**62)
+
+
+@raises(MemoryError, "windows", "output_size=2147483648", "274877906944 bytes")
+def adaptive_pool_windows_over_workspace_limit():
+    # 2**31 windows would have taken ~300 GB of Python tuples, even for an empty batch (found by fuzzing)
+    ops.adaptive_avg_pool(f32(0, 4, 1), 2**31)
