@@ -3,6 +3,7 @@
 # is left alone) and runs the kernel tests and the bad-input battery against it.
 #
 #   tools/asan.sh                 # or: make asan
+#   tools/asan.sh --build         # only build and stage build-asan/lib (tools/fuzz.sh uses it)
 #   tools/asan.sh -x tests/robustness   # arguments go to pytest; a path under tests/ replaces the
 #                                       # default list of test files
 #
@@ -19,6 +20,7 @@ CFLAGS="$SANITIZE -g" LDFLAGS="$SANITIZE" CONVKIT_BUILD_JOBS="${CONVKIT_BUILD_JO
 # The Python package next to the instrumented extension: tests run from there, so `import convkit` (and
 # every subprocess the tests start) finds this copy before the source tree's.
 (cd "$ROOT" && find convkit -name '*.py' -exec install -D -m 644 {} "$OUT/lib/{}" \;)
+[[ "${1:-}" == "--build" ]] && exit 0
 
 TESTS=(tests/test_gemm.py tests/test_conv.py tests/test_conv_backward.py tests/test_depthwise.py
        tests/test_composite_conv.py tests/test_pool.py tests/test_norm.py tests/test_loss.py tests/robustness)
