@@ -8,6 +8,6 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_norm(m);
   convkit::bindings::bind_pool(m);
   convkit::bindings::bind_loss(m);
-  convkit::bindings::bind_workspace(m);
+  convkit::bindings::bind_limits(m);
   convkit::bindings::bind_bench(m);
 }

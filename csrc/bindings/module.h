@@ -9,5 +9,5 @@ void bind_conv(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);
-void bind_workspace(pybind11::module_& m);
+void bind_limits(pybind11::module_& m);
 }  // namespace convkit::bindings

@@ -166,8 +166,10 @@ void check_geometry(const ConvGeometry& g) {
   if (g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0) fail("groups must divide the channels");
   for (int a = 0; a < 3; ++a) {
     if (g.in[a] < 1 || g.out[a] < 1 || g.kernel[a] < 1 || g.stride[a] < 1 || g.dilation[a] < 1 || g.pad_before[a] < 0) {
-      fail("spatial sizes, strides and dilations must be positive and padding non-negative (axis " +
-           std::to_string(a) + ")");
+      fail("spatial sizes, strides and dilations must be positive and padding non-negative, got on axis " +
+           std::to_string(a) + ": in " + std::to_string(g.in[a]) + ", out " + std::to_string(g.out[a]) + ", kernel " +
+           std::to_string(g.kernel[a]) + ", stride " + std::to_string(g.stride[a]) + ", dilation " +
+           std::to_string(g.dilation[a]) + ", pad_before " + std::to_string(g.pad_before[a]));
     }
     // The lowest and highest padded coordinates any output reads.
     const int64_t lo = -g.pad_before[a];

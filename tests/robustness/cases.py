@@ -659,3 +659,30 @@ def adaptive_pool_absurd_output_size_on_empty_batch():
 def adaptive_pool_windows_over_workspace_limit():
     # 2**31 windows would have taken ~300 GB of Python tuples, even for an empty batch (found by fuzzing)
     ops.adaptive_avg_pool(f32(0, 4, 1), 2**31)
+
+
+# ---- the core's own guards, reached by calling convkit._C directly (no Python validation) ----
+def _core_conv(stride=(1, 1, 1), pad_before=(0, 0, 0), mode="zeros", groups=1, out_width=3):
+    x, w = np.ones((1, 1, 1, 5, 2)), np.ones((1, 1, 3, 2, 2))
+    convkit._C.conv_forward(x, w, None, np.empty((1, 1, 1, out_width, 2)), stride, (1, 1, 1), pad_before, groups,
+                            mode, "none", 0.0)
+
+
+@raises(ValueError, "conv extent", "overflows int64")
+def core_conv_extent_overflow():
+    _core_conv(stride=(1, 1, 2**62))
+
+
+@raises(ValueError, "padding too large", "axis 2")
+def core_conv_reflect_padding_past_the_input():
+    _core_conv(pad_before=(0, 0, 5), mode="reflect", out_width=13)
+
+
+@raises(ValueError, "x, w, y and groups do not fit")
+def core_conv_groups_not_matching_w():
+    _core_conv(groups=2)
+
+
+@raises(ValueError, "padding non-negative", "pad_before -1")
+def core_conv_negative_padding():
+    _core_conv(pad_before=(0, 0, -1), out_width=5)
