@@ -686,3 +686,17 @@ def core_conv_groups_not_matching_w():
 @raises(ValueError, "padding non-negative", "pad_before -1")
 def core_conv_negative_padding():
     _core_conv(pad_before=(0, 0, -1), out_width=5)
+
+
+@works
+def depthwise_backward_with_stride_int64_max():
+    # segfaulted: the tap runs of backward data computed first + stride past int64 (found by fuzzing)
+    x, w = f32(5, 4, 3), f32(3, 1, 3)
+    options = dict(stride=2**63 - 1, padding=3, dilation=3, groups=3)
+    y = ops.conv(x, w, **options)
+    dx, dw, db = ops.conv_backward(np.ones_like(y), x, w, **options)
+    assert y.shape == (5, 1, 3) and dx.shape == x.shape and dw.shape == w.shape
+    # only the output pixel at 0 exists: its taps at -3, 0, 3 read x[0] and x[3]
+    expected_dx = np.zeros_like(x)
+    expected_dx[:, 0], expected_dx[:, 3] = w[1, 0], w[2, 0]
+    assert np.array_equal(dx, expected_dx)
