@@ -565,6 +565,17 @@ def gemm_alpha_nan():
     ops.gemm(f32(3, 4), f32(4, 2), alpha=float("nan"))
 
 
+@raises(ValueError, "a.shape=(1099511627776, 0)", "elements")
+def matmul_output_elements_overflow_int64():
+    # zero-size operands, a 2**80-element product
+    ops.matmul(np.empty((2**40, 0), np.float32), np.empty((0, 2**40), np.float32))
+
+
+@raises(MemoryError, "b.shape=(0, 1099511627776)", "bytes")
+def matmul_output_larger_than_memory():
+    ops.matmul(np.empty((2**20, 0), np.float32), np.empty((0, 2**40), np.float32))
+
+
 @works
 def matmul_empty():
     assert ops.matmul(f32(0, 4), f32(4, 3)).shape == (0, 3)
