@@ -6,7 +6,7 @@
 #
 # Under ASan the coverage feedback is lost: the preloaded gcc libasan shadows the coverage hooks of
 # atheris's libFuzzer (atheris's own asan_with_fuzzer.so is clang's runtime, incompatible with a gcc build).
-# So grow the corpus without ASan first; the ASan run replays it and keeps mutating it blindly.
+# So grow the corpus without ASan first; the ASan run replays it, then mutates blindly.
 # The corpus is fuzz-corpus/; findings (crash-*, timeout-*, oom-*) land in fuzz-artifacts/: turn each into
 # a case of tests/robustness/cases.py, then fix it.
 set -euo pipefail
