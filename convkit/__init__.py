@@ -30,6 +30,7 @@ from .runtime import (
 )
 from .saving import load_model
 from .training import History, TrainingMixin, ensemble
+from .workspace import get_workspace_limit, set_workspace_limit
 
 if _os.environ.get("CONVKIT_KERNEL"):
     from .runtime import apply_kernel_override as _apply_kernel_override
@@ -50,6 +51,7 @@ __all__ = [
     "ensemble",
     "get_num_threads",
     "initializers",
+    "get_workspace_limit",
     "kernels",
     "layers",
     "load_model",
@@ -62,6 +64,7 @@ __all__ = [
     "schedules",
     "select_kernel",
     "set_num_threads",
+    "set_workspace_limit",
     "show_config",
     "testing",
     "use_kernel",

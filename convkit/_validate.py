@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -55,3 +56,32 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     return int(value)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: only the int64 bound applies
+        return INT64_MAX
+
+
+def check_output_size(shape: tuple, itemsize: int, what: str) -> None:
+    """Refuse an output whose size cannot exist, before anything is computed or allocated for it: more
+    elements than int64 counts (ValueError), or more bytes than int64 counts or the machine's physical
+    memory holds (MemoryError). Names `what` and the shape."""
+    elements = math.prod(shape)
+    if elements > INT64_MAX:
+        raise ValueError(f"{what} of shape {shape} would have {elements} elements, more than int64 can count")
+    needed, memory = elements * itemsize, _physical_memory()
+    if needed > min(INT64_MAX, memory):
+        raise MemoryError(f"{what} of shape {shape} would need {needed} bytes, more than "
+                          f"{'int64 can count' if needed > INT64_MAX else f'the {memory} bytes of memory here'}")
+
+
+def empty_output(shape: tuple, dtype: np.dtype, what: str) -> np.ndarray:
+    """np.empty(shape, dtype) after check_output_size."""
+    check_output_size(shape, dtype.itemsize, what)
+    return np.empty(shape, dtype=dtype)

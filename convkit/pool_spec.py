@@ -44,6 +44,10 @@ class AxisWindows:
 
 SINGLETON_AXIS = AxisWindows((0,), (1,), (1,), 1)
 
+# About what one output index's window costs while a call runs: three Python ints in tuples, then three
+# int64 in the core's copy. Windows count against the workspace limit.
+WINDOW_BYTES = 128
+
 
 @dataclass(frozen=True)
 class PoolSpec:

@@ -6,14 +6,16 @@ convolution as 3-D: leading spatial axes of size 1 are added here and never copi
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Optional, Union
 
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_real, common_float_dtype
+from .._validate import as_float_array, check_real, common_float_dtype, empty_output
 from ..conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
+from ..workspace import check_workspace
 from ._checks import check_activation, check_bias
 
 GRADIENTS = ("x", "w", "b")
@@ -41,6 +43,17 @@ def _check_gradient(dy, expected_shape: tuple, dtype: np.dtype) -> np.ndarray:
     if dy.shape != expected_shape:
         raise ValueError(f"dy must have the output's shape {expected_shape}, got {dy.shape}")
     return np.ascontiguousarray(dy, dtype=dtype)
+
+
+def _check_backward_workspace(spec: ConvSpec, dtype: np.dtype, need: frozenset) -> None:
+    """The scratch conv_backward needs at the least, against the workspace limit (the core checks again):
+    a column tile of one output pixel (prod(kernel_size) * C_in / groups values) and a copy of w. Depthwise
+    convolutions (groups == C_in) use neither."""
+    if spec.groups == spec.in_channels or not need & {"x", "w"}:
+        return
+    row_values = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups)
+    check_workspace(row_values * dtype.itemsize, "conv_backward's column tile (one output pixel)")
+    check_workspace(row_values * spec.out_channels * dtype.itemsize, "conv_backward's copy of w")
 
 
 def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
@@ -90,7 +103,7 @@ def conv(
     x = np.ascontiguousarray(x, dtype=dtype)  # im2col walks channels-last rows: one copy at most
     w = np.ascontiguousarray(w, dtype=dtype)
     b = check_bias(b, spec.out_channels, dtype, "one value per output channel")
-    y = np.empty((x.shape[0], *spec.out_spatial, spec.out_channels), dtype=dtype)
+    y = empty_output((x.shape[0], *spec.out_spatial, spec.out_channels), dtype, "output")
     _C.conv_forward(_as_5d(x, spec.in_spatial), _kernel_5d(w), b, _as_5d(y, spec.out_spatial),
                     *_core_options(spec, spec.padding_mode), activation, negative_slope)
     return y
@@ -123,6 +136,7 @@ def conv_backward(
     need = _check_need(need)
     dtype = common_float_dtype(x, w, as_float_array(dy, "dy"))
     dy = _check_gradient(dy, (x.shape[0], *spec.out_spatial, spec.out_channels), dtype)
+    _check_backward_workspace(spec, dtype, need)
     options = _core_options(spec, spec.padding_mode)
     dx = dw = db = None
     if "x" in need:
@@ -168,7 +182,7 @@ def conv_transpose(
                                dilation=dilation, groups=groups)
     dtype = common_float_dtype(x, w)
     b = check_bias(b, spec.out_channels, dtype, "one value per output channel")
-    y = np.empty((x.shape[0], *spec.out_spatial, spec.out_channels), dtype=dtype)
+    y = empty_output((x.shape[0], *spec.out_spatial, spec.out_channels), dtype, "output")
     # The conv this is the adjoint of reads y and writes x: its input gradient is our output.
     _C.conv_backward_data(_as_5d(np.ascontiguousarray(x, dtype=dtype), spec.in_spatial),
                           _kernel_5d(np.ascontiguousarray(w, dtype=dtype)), _as_5d(y, spec.out_spatial),

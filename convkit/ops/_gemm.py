@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, check_real, common_float_dtype
+from .._validate import as_float_array, check_bool, check_real, common_float_dtype, empty_output
 from ._checks import check_activation, check_bias
 
 
@@ -70,7 +70,7 @@ def gemm(
     if c is None:
         if beta != 0.0:
             raise ValueError(f"beta={beta} reads c, but no c was given")
-        c = np.empty((m, n), dtype=dtype)
+        c = empty_output((m, n), dtype, f"c = op(a) @ op(b) (a.shape={a.shape}, b.shape={b.shape})")
     else:
         _check_output(c, (m, n), dtype, inputs={"a": a2, "b": b2, "bias": bias})
 

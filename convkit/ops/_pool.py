@@ -13,9 +13,10 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, common_float_dtype
+from .._validate import as_float_array, check_bool, check_output_size, common_float_dtype
 from ..conv_spec import IntOrTuple, Padding
 from ..pool_spec import (
+    WINDOW_BYTES,
     AxisWindows,
     adaptive_output_size,
     adaptive_windows,
@@ -24,6 +25,7 @@ from ..pool_spec import (
     pool_spec,
     sliding_windows,
 )
+from ..workspace import check_workspace
 from ._conv import _as_5d
 
 MaxPoolResult = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -53,7 +55,13 @@ def _sliding_axes(x_shape, pool_size, stride, padding, dilation, ceil_mode) -> l
 
 
 def _adaptive_axes(x_shape, output_size) -> list[AxisWindows]:
-    return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], adaptive_output_size(x_shape, output_size))]
+    out_spatial = adaptive_output_size(x_shape, output_size)
+    # The windows are built per output index, even for an empty batch: refuse an output that could not
+    # exist for one sample and one channel, or windows over the workspace limit, before building them.
+    check_output_size((max(x_shape[0], 1), *out_spatial, max(x_shape[-1], 1)), 8,
+                      f"the output for output_size={output_size!r}")
+    check_workspace(sum(out_spatial) * WINDOW_BYTES, f"the pooling windows for output_size={output_size!r}")
+    return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], out_spatial)]
 
 
 def _max_forward(x: np.ndarray, axes: list[AxisWindows], return_indices) -> MaxPoolResult:
@@ -80,6 +88,11 @@ def _max_backward(dy, x: np.ndarray, axes: list[AxisWindows], indices) -> np.nda
         if not np.issubdtype(indices.dtype, np.integer) or indices.shape != shape:
             raise ValueError(f"indices must be an integer array of the output's shape {shape}, got "
                              f"{indices.dtype} {indices.shape}")
+        positions = int(np.prod(x.shape[1:-1]))
+        outside = indices[(indices < 0) | (indices >= positions)]
+        if outside.size:
+            raise ValueError(f"indices must lie in [0, {positions}) (the input's spatial positions), got index "
+                             f"{outside.flat[0]}")
         indices = np.ascontiguousarray(indices, dtype=np.int64)
     dx = np.empty(x.shape, dtype=dtype)
     _C.max_pool_backward(_as_5d(dy, shape[1:-1]), _as_5d(indices, shape[1:-1]), _as_5d(dx, x.shape[1:-1]),

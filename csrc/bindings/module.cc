@@ -11,5 +11,6 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_random(m);
   convkit::bindings::bind_optim(m);
   convkit::bindings::bind_activation(m);
+  convkit::bindings::bind_limits(m);
   convkit::bindings::bind_bench(m);
 }

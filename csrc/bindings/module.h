@@ -12,4 +12,5 @@ void bind_loss(pybind11::module_& m);
 void bind_random(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
 void bind_activation(pybind11::module_& m);
+void bind_limits(pybind11::module_& m);
 }  // namespace convkit::bindings

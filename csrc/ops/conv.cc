@@ -25,6 +25,7 @@
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
+#include "core/workspace.h"
 #include "kernels/registry.h"
 #include "ops/depthwise.h"
 #include "ops/im2col.h"
@@ -50,10 +51,17 @@ struct ConvSizes {
     s.cg = g.in_channels / g.groups;
     s.fg = g.out_channels / g.groups;
     s.row_len = checked_mul(g.kernel[0] * g.kernel[1] * g.kernel[2], s.cg, "conv column row");
-    s.tile_rows = std::max<int64_t>(kMinTileRows, kColumnTileBytes / (s.row_len * int64_t(sizeof(T))));
+    const int64_t row_bytes = checked_mul(s.row_len, int64_t(sizeof(T)), "conv column row");
+    s.tile_rows = std::max<int64_t>(kMinTileRows, kColumnTileBytes / row_bytes);
+    // Under a low workspace limit the tiles shrink (down to one row; the buffer's reserve then refuses a
+    // row that alone is over the limit). The rounding of tile_elements adds at most 16 elements.
+    const int64_t rows_in_limit = (workspace_limit() / int64_t(sizeof(T)) - 16) / s.row_len;
+    s.tile_rows = std::max<int64_t>(1, std::min(s.tile_rows, rows_in_limit));
     return s;
   }
   int64_t tile_elements() const { return round_up(checked_mul(tile_rows, row_len, "conv column tile"), 16); }
+  template <class T>
+  int64_t tile_bytes() const { return checked_mul(tile_elements(), int64_t(sizeof(T)), "conv column tile"); }
 };
 
 bool is_pointwise(const ConvGeometry& g) {
@@ -79,7 +87,7 @@ MatrixRef<T> pixel_rows(T* data, int64_t channels, int64_t p0, int64_t p1, int64
 template <class T>
 T* column_tiles(const ConvSizes& s, int count) {
   thread_local AlignedBuffer columns;
-  return columns.reserve_elements<T>(checked_mul(s.tile_elements(), count, "conv column tiles"));
+  return columns.reserve_elements<T>(checked_mul(s.tile_elements(), count, "conv column tiles"), "conv column tiles");
 }
 
 // sum[f] = sum over rows of m[p, f], accumulated in double in blocks of rows (the error then grows with
@@ -133,7 +141,9 @@ template <class T>
 std::vector<T> flip_kernel(const ConvGeometry& g, const T* w) {
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const int64_t cg = g.in_channels / g.groups, fg = g.out_channels / g.groups;
-  std::vector<T> flipped(static_cast<size_t>(checked_mul(taps * cg, g.out_channels, "conv kernel")));
+  const int64_t elements = checked_mul(taps * cg, g.out_channels, "conv kernel");
+  require_workspace(checked_mul(elements, int64_t(sizeof(T)), "conv flipped kernel"), "conv flipped kernel");
+  std::vector<T> flipped(static_cast<size_t>(elements));
   for (int64_t t = 0; t < taps; ++t) {
     const T* src = w + t * cg * g.out_channels;
     T* dst = flipped.data() + (taps - 1 - t) * fg * g.in_channels;
@@ -156,8 +166,10 @@ void check_geometry(const ConvGeometry& g) {
   if (g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0) fail("groups must divide the channels");
   for (int a = 0; a < 3; ++a) {
     if (g.in[a] < 1 || g.out[a] < 1 || g.kernel[a] < 1 || g.stride[a] < 1 || g.dilation[a] < 1 || g.pad_before[a] < 0) {
-      fail("spatial sizes, strides and dilations must be positive and padding non-negative (axis " +
-           std::to_string(a) + ")");
+      fail("spatial sizes, strides and dilations must be positive and padding non-negative, got on axis " +
+           std::to_string(a) + ": in " + std::to_string(g.in[a]) + ", out " + std::to_string(g.out[a]) + ", kernel " +
+           std::to_string(g.kernel[a]) + ", stride " + std::to_string(g.stride[a]) + ", dilation " +
+           std::to_string(g.dilation[a]) + ", pad_before " + std::to_string(g.pad_before[a]));
     }
     // The lowest and highest padded coordinates any output reads.
     const int64_t lo = -g.pad_before[a];
@@ -226,7 +238,9 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
 
   // col2im of two pixels of one image may add to the same dx element, so threads own whole images (when
   // there are enough to share out evenly); otherwise one thread walks the images and the GEMM is split.
-  const bool image_parallel = threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads);
+  // A tile per thread must fit the workspace limit too.
+  const bool image_parallel = threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) &&
+                              s.tile_bytes<T>() <= workspace_limit() / threads;
   const int image_threads = image_parallel ? threads : 1;
   const int gemm_threads = image_parallel ? 1 : threads;
   const int64_t image_elements = g.in[0] * g.in[1] * g.in[2] * g.in_channels;
@@ -264,7 +278,9 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
 
   // dw_g^T = dy_g^T @ cols_g, summed tile by tile in order. Computing the transpose makes the column matrix
   // the GEMM's B, whose row-major packing is plain copies, and the narrow dy the A it gathers.
-  std::vector<T> dw_transposed(static_cast<size_t>(s.row_len * g.out_channels));  // per group (Fg, R)
+  const int64_t dw_elements = checked_mul(s.row_len, g.out_channels, "conv kernel");
+  require_workspace(checked_mul(dw_elements, int64_t(sizeof(T)), "conv weight gradient"), "conv weight gradient");
+  std::vector<T> dw_transposed(static_cast<size_t>(dw_elements));  // per group (Fg, R)
   auto accumulate = [&](MatrixRef<const T> cols, int64_t p0, int64_t group) {
     gemm_cpu(pixel_rows(dy, g.out_channels, p0, p0 + cols.rows, group * s.fg, s.fg).transposed(), cols,
              MatrixRef<T>{dw_transposed.data() + group * s.fg * s.row_len, s.fg, s.row_len, s.row_len, 1}, T(1),

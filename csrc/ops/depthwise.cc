@@ -134,6 +134,13 @@ class TapTable {
   std::vector<int64_t> column_src_, column_w_;
 };
 
+// Elements between consecutive pixels of `run` that lie `index_step` indices apart. A one-pixel run has
+// none: its step is a stride, which may be as large as 2**63 - 1, and step * elements would overflow.
+// Within a longer run every step lands inside the array, so the product fits.
+int64_t pixel_stride(const AxisRun& run, int64_t index_step, int64_t elements) {
+  return run.count > 1 ? index_step * elements : 0;
+}
+
 // The gather passes (forward, backward data): threads split the destination rows; for every run of every
 // row, call(run, taps, destination of the run's first pixel).
 template <class T, class Call>
@@ -167,8 +174,9 @@ void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* b
   const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
   gather_rows(DepthwisePlan::forward(g), x, {g.batch, g.in, c}, w, f, y, {g.batch, g.out, f},
               [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
-                ukernel.forward({run.count, c, m, run.source_step * c, run.step * f}, taps, bias, activation,
-                                negative_slope, dst);
+                const DwconvRun where{run.count, c, m, pixel_stride(run, run.source_step, c),
+                                      pixel_stride(run, run.step, f)};
+                ukernel.forward(where, taps, bias, activation, negative_slope, dst);
               });
 }
 
@@ -178,7 +186,9 @@ void depthwise_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* 
   const int64_t c = g.in_channels, f = g.out_channels, m = f / c;
   gather_rows(DepthwisePlan::backward_data(g), dy, {g.batch, g.out, f}, w, f, dx, {g.batch, g.in, c},
               [&](const AxisRun& run, const DwconvTaps<T, const T>& taps, T* dst) {
-                ukernel.backward_data({run.count, c, m, run.source_step * f, run.step * c}, taps, dst);
+                const DwconvRun where{run.count, c, m, pixel_stride(run, run.source_step, f),
+                                      pixel_stride(run, run.step, c)};
+                ukernel.backward_data(where, taps, dst);
               });
 }
 
@@ -206,8 +216,12 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const int64_t total_ld = round_up(f, kCacheLine / int64_t(sizeof(double)));
   const int64_t partial_ld = round_up(block_channels * m, kCacheLine / int64_t(sizeof(T)));
   AlignedBuffer total_buffer, partial_buffer;
-  double* const totals = total_buffer.reserve_elements<double>(std::max<int64_t>(row_blocks, 1) * sums * total_ld);
-  T* const partials = partial_buffer.reserve_elements<T>(threads * sums * partial_ld);
+  double* const totals = total_buffer.reserve_elements<double>(
+      checked_mul(checked_mul(std::max<int64_t>(row_blocks, 1), sums, "depthwise sums"), total_ld, "depthwise sums"),
+      "depthwise weight-gradient totals");
+  T* const partials = partial_buffer.reserve_elements<T>(
+      checked_mul(checked_mul(threads, sums, "depthwise sums"), partial_ld, "depthwise sums"),
+      "depthwise weight-gradient partials");
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     T* const partial = partials + tid * sums * partial_ld;
@@ -238,8 +252,9 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
           table.set_columns(plan, run, c, partial_ld);
           for (int64_t j = 0; j < run.count; j += kPixelsPerPartialSum) {
             const int64_t pixels = std::min(kPixelsPerPartialSum, run.count - j);
-            ukernel.backward_weights({pixels, c1 - c0, m, run.source_step * c, run.step * f}, table.taps(),
-                                     dy_row + (run.first + j * run.step) * f,
+            ukernel.backward_weights({pixels, c1 - c0, m, pixel_stride(run, run.source_step, c),
+                                      pixel_stride(run, run.step, f)},
+                                     table.taps(), dy_row + (run.first + j * run.step) * f,
                                      db ? partial + kernel_taps * partial_ld : nullptr);
             table.advance_sources(pixels * run.source_step * c);
             pending += pixels;

@@ -228,7 +228,7 @@ void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T a
                                                std::min(kernel.kc, k), "gemm B panel"), 16);
   const int64_t per_thread = checked_add(a_elems, b_elems, "gemm workspace");
   thread_local AlignedBuffer workspace;  // owned by the calling thread, reused across calls
-  T* space = workspace.reserve_elements<T>(checked_mul(per_thread, grid.threads(), "gemm workspace"));
+  T* space = workspace.reserve_elements<T>(checked_mul(per_thread, grid.threads(), "gemm workspace"), "gemm packing panels");
 
   const Problem<T> problem{a, b, c, alpha, beta, epilogue, kernel};
   const int64_t m_tiles = ceil_div(m, kernel.mr), n_tiles = ceil_div(n, kernel.nr);

@@ -21,7 +21,10 @@ using std::int64_t;
 // out[c] = sum of in[c + offset] for offset in [-before, after] and c + offset in [0, channels).
 void window_sums(const double* in, int64_t channels, int64_t before, int64_t after, double* out) {
   std::fill(out, out + channels, 0.0);
-  for (int64_t offset = -before; offset <= after; ++offset) {
+  // Offsets beyond +-(channels - 1) reach no channel: a window wider than the row (size up to 2**63 - 1
+  // is valid) costs no more than one that covers it.
+  const int64_t lowest = -std::min(before, channels - 1), highest = std::min(after, channels - 1);
+  for (int64_t offset = lowest; offset <= highest; ++offset) {
     const int64_t first = std::max<int64_t>(0, -offset), end = std::min(channels, channels - offset);
     for (int64_t c = first; c < end; ++c) out[c] += in[c + offset];
   }
@@ -48,7 +51,7 @@ void check_lrn(int64_t rows, int64_t channels, const LrnOptions& o) {
 template <class T>
 void lrn_forward(int64_t rows, int64_t channels, const LrnOptions& o, const T* x, T* y) {
   check_lrn(rows, channels, o);
-  for_each_share(rows, channels * o.size, [&](int64_t begin, int64_t end) {
+  for_each_share(rows, channels * std::min(o.size, 2 * channels), [&](int64_t begin, int64_t end) {
     std::vector<double> scratch(static_cast<std::size_t>(2 * channels));
     double* squares = scratch.data();
     double* s = squares + channels;
@@ -65,7 +68,7 @@ template <class T>
 void lrn_backward(int64_t rows, int64_t channels, const LrnOptions& o, const T* dy, const T* x, T* dx) {
   check_lrn(rows, channels, o);
   const double cross = 2.0 * o.alpha * o.beta / static_cast<double>(o.size);
-  for_each_share(rows, channels * o.size, [&](int64_t begin, int64_t end) {
+  for_each_share(rows, channels * std::min(o.size, 2 * channels), [&](int64_t begin, int64_t end) {
     std::vector<double> scratch(static_cast<std::size_t>(3 * channels));
     double* work = scratch.data();  // squares, then dy * y / s
     double* s = work + channels;      // s, then s^-beta

@@ -66,17 +66,21 @@ int64_t AxisTaps::max_count() const {
 std::vector<AxisRun> find_runs(const AxisTaps& taps, int64_t step) {
   std::vector<AxisRun> runs;
   const int64_t n = taps.destinations();
+  // Index arithmetic is arranged so that nothing past n is ever computed: the step (a stride) may be
+  // as large as 2**63 - 1, where first + step would overflow.
   for (int64_t residue = 0; residue < std::min(step, n); ++residue) {
-    for (int64_t first = residue; first < n;) {
+    for (int64_t first = residue;;) {
+      const int64_t in_class = (n - 1 - first) / step + 1;  // indices first, first + step, ... below n
       AxisRun run{first, step, 1, 0};
-      if (first + step < n && taps.count(first) > 0 && taps.count(first + step) > 0) {
+      if (in_class > 1 && taps.count(first) > 0 && taps.count(first + step) > 0) {
         run.source_step = taps.begin(first + step)->source - taps.begin(first)->source;
       }
-      while (first + run.count * step < n &&
+      while (run.count < in_class &&
              moved_by(taps, first + (run.count - 1) * step, first + run.count * step, run.source_step)) {
         ++run.count;
       }
       runs.push_back(run);
+      if (run.count == in_class) break;
       first += run.count * step;
     }
   }

@@ -1,0 +1,15 @@
+# Developer checks beyond the test suite (see README, "Reliability").
+.PHONY: asan fuzz fuzz-asan
+
+# Kernel tests + the bad-input battery against an AddressSanitizer/UBSan build in build-asan/.
+asan:
+	tools/asan.sh
+
+# The atheris harness for the op arguments, FUZZ_SECONDS long: coverage-guided on the in-place build, or
+# replaying and mutating its corpus under ASan/UBSan.
+FUZZ_SECONDS ?= 600
+fuzz:
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-asan:
+	tools/fuzz.sh $(FUZZ_SECONDS) asan

@@ -1,0 +1,71 @@
+"""convkit.set_workspace_limit: validation, tiling under a low limit (same bits), MemoryError over it, and the
+C++ check behind the Python one. The limit applies to each scratch buffer of a call."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import convkit
+from convkit import _C, ops
+from convkit.workspace import DEFAULT_WORKSPACE_LIMIT
+
+
+@pytest.fixture(autouse=True)
+def restore_limit():
+    yield
+    convkit.set_workspace_limit(DEFAULT_WORKSPACE_LIMIT)
+
+
+def test_default_is_one_gib_and_round_trips():
+    assert convkit.get_workspace_limit() == DEFAULT_WORKSPACE_LIMIT == 2**30
+    convkit.set_workspace_limit(12345)
+    assert convkit.get_workspace_limit() == 12345
+
+
+@pytest.mark.parametrize("bad,error", [(-1, ValueError), (2**63, ValueError), (1.0, TypeError), (True, TypeError),
+                                       ("1GB", TypeError)])
+def test_set_workspace_limit_validates(bad, error):
+    with pytest.raises(error, match=re.escape(repr(bad))):
+        convkit.set_workspace_limit(bad)
+
+
+@pytest.mark.parametrize("padding_mode,stride", [("zeros", 2), ("reflect", 1), ("circular", (1, 2))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_low_limit_tiles_finer_with_the_same_results(padding_mode, stride, threads):
+    convkit.set_num_threads(threads)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((8, 16, 16, 6)), rng.standard_normal((3, 3, 6, 5))
+    options = dict(padding=1, padding_mode=padding_mode, stride=stride)
+    dy = rng.standard_normal(ops.conv(x, w, **options).shape)
+    expected = ops.conv(x, w, **options), *ops.conv_backward(dy, x, w, **options)
+    # A column row is 3 * 3 * 6 doubles: under 160 KiB (the GEMM's packing panels need about 110 KiB) a tile
+    # holds 378 rows instead of the usual 2427, so backward data and weights walk the 512 to 2048 output
+    # pixels in several tiles.
+    convkit.set_workspace_limit(160 * 1024)
+    got = ops.conv(x, w, **options), *ops.conv_backward(dy, x, w, **options)
+    # y, dx and db do not depend on the tiling; dw sums the tiles in order, so only its rounding may.
+    for name, a, b in zip(("y", "dx", "dw", "db"), expected, got):
+        if name == "dw":
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(b, a, err_msg=name)
+
+
+def test_over_the_limit_raises_memory_error_with_the_bytes():
+    x, w = np.ones((1, 6, 6, 64)), np.ones((5, 5, 64, 4))
+    convkit.set_workspace_limit(1000)
+    with pytest.raises(MemoryError, match=r"needs \d+ bytes of workspace, over the limit of 1000 bytes"):
+        ops.conv_backward(np.ones((1, 2, 2, 4)), x, w)
+    with pytest.raises(MemoryError, match="limit of 1000 bytes"):
+        ops.matmul(np.ones((64, 64)), np.ones((64, 64)))
+    convkit.set_workspace_limit(DEFAULT_WORKSPACE_LIMIT)
+    assert ops.conv_backward(np.ones((1, 2, 2, 4)), x, w)[1].shape == w.shape  # nothing left half-done
+
+
+def test_the_core_enforces_the_limit_without_the_python_layer():
+    dx, w, dy = np.empty((1, 1, 7, 7, 64)), np.ones((1, 5, 5, 64, 4)), np.ones((1, 1, 2, 2, 4))
+    convkit.set_workspace_limit(5 * 5 * 64 * 8 - 1)  # one column row is 12800 bytes
+    with pytest.raises(MemoryError, match="conv column tiles needs 12800 bytes"):
+        _C.conv_backward_data(dy, w, dx, (1, 2, 2), (1, 1, 1), (0, 0, 0), 1, "zeros")

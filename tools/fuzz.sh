@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the atheris harness for the op arguments (tests/fuzz/fuzz_ops.py) for SECONDS (default 600).
+#
+#   tools/fuzz.sh [SECONDS]          # coverage-guided, against the in-place build      (make fuzz)
+#   tools/fuzz.sh [SECONDS] asan     # against the ASan/UBSan build of tools/asan.sh    (make fuzz-asan)
+#
+# Under ASan the coverage feedback is lost: the preloaded gcc libasan shadows the coverage hooks of
+# atheris's libFuzzer (atheris's own asan_with_fuzzer.so is clang's runtime, incompatible with a gcc build).
+# So grow the corpus without ASan first; the ASan run replays it, then mutates blindly.
+# The corpus is fuzz-corpus/; findings (crash-*, timeout-*, oom-*) land in fuzz-artifacts/: turn each into
+# a case of tests/robustness/cases.py, then fix it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECONDS_TO_RUN="${1:-600}"
+mkdir -p "$ROOT/fuzz-corpus" "$ROOT/fuzz-artifacts"
+export OPENBLAS_NUM_THREADS=1
+if [[ "${2:-}" == "asan" ]]; then
+  "$ROOT/tools/asan.sh" --build  # bring the instrumented build and its Python copy up to date
+  export PYTHONPATH="$ROOT/build-asan/lib"
+  # libstdc++ too: see tools/asan.sh
+  export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
+  export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+else
+  export PYTHONPATH="$ROOT"
+fi
+cd "$ROOT/fuzz-artifacts"
+exec python3 "$ROOT/tests/fuzz/fuzz_ops.py" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=4096 \
+  -artifact_prefix="$ROOT/fuzz-artifacts/" "$ROOT/fuzz-corpus"
