@@ -69,5 +69,5 @@ def get(name: str, **kwargs):
     return MODELS[name](**kwargs)
 
 
-__all__ = ["MODELS", "available", "get", *sorted(MODELS), "alexnet", "basic_block", "bottleneck_block",
-           "convnext", "convnext_block", "densenet", "inception_module", "mobilenet", "resnet", "vgg"]
+__all__ = ["MODELS", "available", "get", *sorted(MODELS), "basic_block", "bottleneck_block", "convnext",
+           "convnext_block", "densenet", "inception_module", "resnet", "vgg"]
