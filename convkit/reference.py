@@ -357,3 +357,77 @@ def local_response_norm_reference(x: npt.ArrayLike, size: int, alpha: float = 1e
         window = slice(max(0, c - size // 2), min(channels, c + (size - 1) // 2 + 1))
         sums[..., c] = (x[..., window] ** 2).sum(axis=-1)
     return x / (k + alpha / size * sums) ** beta
+
+
+# ---- Losses: the formulas of the PyTorch documentation, in float64 -----------------------------------------
+
+
+def _reduce_losses(losses: np.ndarray, reduction: str, mean_divisor: float):
+    if reduction == "none":
+        return losses
+    total = float(losses.sum())
+    if reduction == "sum":
+        return total
+    return total / mean_divisor if mean_divisor else float("nan")  # a mean over nothing: 0 / 0
+
+
+def log_softmax_reference(z: npt.ArrayLike) -> np.ndarray:
+    """log(softmax(z)) along the last axis: z - (m + log(sum(exp(z - m)))), m the row maximum."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return z - (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))
+
+
+def softmax_cross_entropy_reference(logits: npt.ArrayLike, targets: npt.ArrayLike, weight=None,
+                                    ignore_index: int = -100, label_smoothing: float = 0.0,
+                                    reduction: str = "mean"):
+    """torch.nn.functional.cross_entropy with the class axis last: loss[n] = -sum_c w[c] t[n, c] log p[n, c],
+    t the one-hot label (or the given probabilities) mixed with the uniform distribution,
+    (1 - label_smoothing) * t + label_smoothing / K. 'mean' divides by the summed w[label] of the labels
+    that are not ignore_index, or by the number of rows for probability targets."""
+    log_p = log_softmax_reference(logits)
+    classes = log_p.shape[-1]
+    w = np.ones(classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    targets = np.asarray(targets)
+    if targets.shape == log_p.shape:
+        t = (1 - label_smoothing) * targets.astype(np.float64) + label_smoothing / classes
+        losses = -(w * t * log_p).sum(axis=-1)
+        return _reduce_losses(losses, reduction, losses.size)
+    kept = targets != ignore_index
+    labels = np.where(kept, targets, 0)
+    one_hot = labels[..., None] == np.arange(classes)
+    t = (1 - label_smoothing) * one_hot + label_smoothing / classes
+    losses = np.where(kept, -(w * t * log_p).sum(axis=-1), 0.0)
+    return _reduce_losses(losses, reduction, float((w[labels] * kept).sum()))
+
+
+def nll_loss_reference(log_probs: npt.ArrayLike, labels: npt.ArrayLike, weight=None, ignore_index: int = -100,
+                       reduction: str = "mean"):
+    """torch.nn.functional.nll_loss, class axis last: loss[n] = -w[y[n]] * log_probs[n, y[n]], 0 where
+    y[n] == ignore_index; 'mean' divides by the summed w[y[n]] of the others."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    w = np.ones(log_probs.shape[-1]) if weight is None else np.asarray(weight, dtype=np.float64)
+    kept = labels != ignore_index
+    safe = np.where(kept, labels, 0)
+    picked = np.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
+    losses = np.where(kept, -w[safe] * picked, 0.0)
+    return _reduce_losses(losses, reduction, float((w[safe] * kept).sum()))
+
+
+def binary_cross_entropy_with_logits_reference(logits: npt.ArrayLike, targets: npt.ArrayLike, pos_weight=None,
+                                               reduction: str = "mean"):
+    """torch.nn.functional.binary_cross_entropy_with_logits: loss = -(pos_weight * t * log(sigmoid(z)) +
+    (1 - t) * log(1 - sigmoid(z))), elementwise, pos_weight along the last axis; log(sigmoid(z)) is taken
+    as -logaddexp(0, -z). 'mean' is over all elements."""
+    z = np.asarray(logits, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    pw = 1.0 if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
+    losses = pw * t * np.logaddexp(0.0, -z) + (1 - t) * np.logaddexp(0.0, z)
+    return _reduce_losses(losses, reduction, losses.size)
+
+
+def mse_loss_reference(y_pred: npt.ArrayLike, y_true: npt.ArrayLike, reduction: str = "mean"):
+    """(y_pred - y_true)^2 elementwise; 'mean' is over all elements."""
+    losses = (np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2
+    return _reduce_losses(losses, reduction, losses.size)

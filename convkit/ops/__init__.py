@@ -14,6 +14,7 @@ from ._composite import (
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
 from ._gemm import gemm, matmul
+from ._loss import binary_cross_entropy_with_logits, mse_loss, nll_loss, softmax_cross_entropy
 from ._norm import (
     NormStats,
     batch_norm,
@@ -61,6 +62,7 @@ __all__ = [
     "avg_pool_backward",
     "batch_norm",
     "batch_norm_backward",
+    "binary_cross_entropy_with_logits",
     "conv",
     "conv1d",
     "conv2d",
@@ -89,8 +91,11 @@ __all__ = [
     "max_pool2d",
     "max_pool3d",
     "max_pool_backward",
+    "mse_loss",
+    "nll_loss",
     "separable_conv",
     "separable_conv_backward",
+    "softmax_cross_entropy",
     "spatially_separable_conv2d",
     "spatially_separable_conv2d_backward",
 ]

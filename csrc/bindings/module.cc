@@ -7,5 +7,6 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_conv(m);
   convkit::bindings::bind_norm(m);
   convkit::bindings::bind_pool(m);
+  convkit::bindings::bind_loss(m);
   convkit::bindings::bind_bench(m);
 }

@@ -8,4 +8,5 @@ void bind_bench(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
+void bind_loss(pybind11::module_& m);
 }  // namespace convkit::bindings

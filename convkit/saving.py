@@ -1,0 +1,152 @@
+"""One-file checkpoints: an uncompressed zip readable by np.load(path, allow_pickle=False).
+
+Members:
+    architecture.json        {"format": 1, "network": {"class_name": "Sequential"|"Model", "config": ...}}
+                             (save_model only; registry names and configs: loading executes no code)
+    weights/<name>.npy       every parameter and state array, by its stable name ('conv2d_1/kernel')
+    optimizer.json           the scalars of optimizer.state_dict(), if an optimizer was given
+    optimizer/<key>.npy      its arrays
+
+Writes are atomic: a temporary file in the target's directory, fsync, then os.replace.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Optional
+
+import numpy as np
+
+FORMAT_VERSION = 1
+ARCHITECTURE = "architecture.json"
+OPTIMIZER_SCALARS = "optimizer.json"
+
+
+def _write_array(archive: zipfile.ZipFile, member: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    archive.writestr(member, buffer.getvalue())
+
+
+def _write(path, network, optimizer, with_architecture: bool) -> None:
+    path = os.fspath(path)
+    arrays = {f"weights/{p.name}.npy": p.value for p in network.parameters()}
+    texts = {}
+    if with_architecture:
+        from .network import network_to_config
+        texts[ARCHITECTURE] = json.dumps({"format": FORMAT_VERSION, "network": network_to_config(network)})
+    if optimizer is not None:
+        scalars = {}
+        for key, value in optimizer.state_dict().items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optimizer/{key}.npy"] = value
+            elif isinstance(value, (bool, int, float, np.integer, np.floating)):
+                scalars[key] = value.item() if isinstance(value, np.generic) else value
+            else:
+                raise TypeError(f"optimizer.state_dict()[{key!r}] must be an ndarray, float or int, got {value!r}")
+        texts[OPTIMIZER_SCALARS] = json.dumps(scalars)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".convkit-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+                for member, text in texts.items():
+                    archive.writestr(member, text)
+                for member, array in arrays.items():
+                    _write_array(archive, member, array)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class _Checkpoint:
+    """The members of a checkpoint file; every failure to read it is a ValueError naming the path."""
+
+    def __init__(self, path) -> None:
+        self.path = os.fspath(path)
+        try:
+            with np.load(self.path, allow_pickle=False) as archive:
+                self.members = {name: archive[name] for name in archive.files}
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise ValueError(f"{self.path}: not a readable convkit checkpoint (corrupt or truncated?): "
+                             f"{error}") from None
+
+    def text(self, member: str) -> Optional[dict]:
+        if member not in self.members:
+            return None
+        try:
+            return json.loads(bytes(self.members[member]).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{self.path}: member {member} is not valid JSON: {error}") from None
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {name[len(prefix):]: value for name, value in self.members.items()
+                if name.startswith(prefix) and isinstance(value, np.ndarray)}
+
+    def restore_weights(self, network, by_name: bool) -> None:
+        """by_name: match parameters by name (load_model); else by position (load_weights), checking shapes."""
+        stored = self.arrays("weights/")
+        params = network.parameters()
+        if len(stored) != len(params):
+            raise ValueError(f"{self.path}: holds {len(stored)} weight arrays, the model has {len(params)} parameters")
+        values = [stored.get(p.name) for p in params] if by_name else list(stored.values())
+        for param, value in zip(params, values):
+            if value is None:
+                raise ValueError(f"{self.path}: no weights for parameter {param.name!r}")
+            if value.shape != param.shape:
+                raise ValueError(f"{self.path}: weights of shape {value.shape} for parameter {param.name!r} of shape "
+                                 f"{param.shape}")
+        for param, value in zip(params, values):
+            param.assign(value)
+
+    def restore_optimizer(self, optimizer) -> None:
+        scalars = self.text(OPTIMIZER_SCALARS)
+        if scalars is None:
+            raise ValueError(f"{self.path}: holds no optimizer state")
+        optimizer.load_state_dict({**scalars, **self.arrays("optimizer/")})
+
+
+def save_model(network, path, optimizer=None) -> None:
+    """Architecture, weights and state, and optimizer.state_dict() when given, in one file at path."""
+    _write(path, network, optimizer, with_architecture=True)
+
+
+def load_model(path, optimizer=None):
+    """The network saved at path, rebuilt from its architecture and restored; calls
+    optimizer.load_state_dict(...) with the saved optimizer state when an optimizer is given."""
+    from .network import network_from_config
+
+    checkpoint = _Checkpoint(path)
+    architecture = checkpoint.text(ARCHITECTURE)
+    if architecture is None:
+        raise ValueError(f"{checkpoint.path}: holds weights only (save_weights); use model.load_weights")
+    if architecture.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{checkpoint.path}: unsupported format {architecture.get('format')!r}")
+    try:
+        network = network_from_config(architecture["network"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{checkpoint.path}: malformed architecture: {error!r}") from None
+    checkpoint.restore_weights(network, by_name=True)
+    if optimizer is not None:
+        checkpoint.restore_optimizer(optimizer)
+    return network
+
+
+def save_weights(network, path) -> None:
+    """Every parameter and state array (no architecture) in one file at path."""
+    _write(path, network, None, with_architecture=False)
+
+
+def load_weights(network, path) -> None:
+    """Assign the arrays of a save_weights / save file to network.parameters(), in order, shapes checked
+    (names may differ: the same architecture built twice in one process gets new layer names)."""
+    _Checkpoint(path).restore_weights(network, by_name=False)
