@@ -43,6 +43,7 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .scale import LayerScale
 from .squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "AveragePooling3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Conv3D",
     "Dense", "DepthwiseConv2D", "Flatten", "GlobalAveragePooling", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "InstanceNormalization", "Layer",
+    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "InstanceNormalization", "LayerScale", "Layer",
     "LayerNormalization", "LocalResponseNormalization", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Multiply",
     "Reshape", "SeparableConv1D", "SeparableConv2D", "SpatiallySeparableConv2D", "SqueezeExcite", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D",
