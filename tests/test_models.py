@@ -122,7 +122,8 @@ def test_small_variant_forward_shape_and_one_training_step(name, kwargs):
     model.backward(dlogits)
     params = model.trainable_parameters()
     assert all(np.all(np.isfinite(p.grad)) for p in params)
-    assert sum(np.count_nonzero(p.grad) for p in params) > 0.5 * sum(p.size for p in params) * 0.1
+    silent = [p.name for p in params if not np.any(p.grad)]
+    assert not silent, f"parameters without gradient: {silent}"
     before = [p.value.copy() for p in params]
     for p in params:
         p.value -= 0.01 * p.grad
