@@ -1,11 +1,23 @@
 """convkit: convolutional networks on a fast C++/OpenMP core, NumPy in and NumPy out."""
 import os as _os
 
-from . import _C, initializers, layers, losses, metrics, ops, registry, testing
+from . import (
+    _C,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    ops,
+    optim,
+    random,
+    registry,
+    schedules,
+    testing,
+)
+from ._version import __version__
 from .network import Input, Model, Sequential
 from .parameter import Parameter
-from ._version import __version__
-from .saving import load_model
 from .runtime import (
     KernelInfo,
     config,
@@ -16,6 +28,8 @@ from .runtime import (
     show_config,
     use_kernel,
 )
+from .saving import load_model
+from .training import History, TrainingMixin, ensemble
 
 if _os.environ.get("CONVKIT_KERNEL"):
     from .runtime import apply_kernel_override as _apply_kernel_override
@@ -23,22 +37,29 @@ if _os.environ.get("CONVKIT_KERNEL"):
     _apply_kernel_override(_os.environ["CONVKIT_KERNEL"])
 
 __all__ = [
+    "History",
     "Input",
     "KernelInfo",
     "Model",
     "Parameter",
     "Sequential",
+    "TrainingMixin",
     "__version__",
+    "callbacks",
     "config",
+    "ensemble",
     "get_num_threads",
     "initializers",
     "kernels",
-    "losses",
-    "metrics",
     "layers",
     "load_model",
+    "losses",
+    "metrics",
     "ops",
+    "optim",
+    "random",
     "registry",
+    "schedules",
     "select_kernel",
     "set_num_threads",
     "show_config",

@@ -21,6 +21,7 @@ from .layers.base import Layer, Shape, check_shape
 from .parameter import Parameter
 from .registry import get_layer_class, register_layer, registered_layers
 from .symbolic import Node, SymbolicTensor, is_symbolic
+from .training import TrainingMixin
 
 Arrays = Union[np.ndarray, list]
 
@@ -71,8 +72,9 @@ def _layer_from_entry(entry: dict) -> Layer:
     return get_layer_class(entry["class_name"]).from_config(entry["config"])
 
 
-class Network:
-    """What Sequential and Model share: parameters, names, configuration, summary, saving."""
+class Network(TrainingMixin):
+    """What Sequential and Model share: parameters, names, configuration, summary, saving, and training
+    (compile / fit / evaluate / predict, from TrainingMixin)."""
 
     def __init__(self, name: Optional[str]) -> None:
         if name is not None and not isinstance(name, str):

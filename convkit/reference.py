@@ -431,3 +431,94 @@ def mse_loss_reference(y_pred: npt.ArrayLike, y_true: npt.ArrayLike, reduction: 
     """(y_pred - y_true)^2 elementwise; 'mean' is over all elements."""
     losses = (np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2
     return _reduce_losses(losses, reduction, losses.size)
+
+
+# ---- activations ---------------------------------------------------------------------------------------
+# Written from the definitions in float64 (not from convkit's y-based gradient formulas): each pointwise
+# activation is a pair (f(x), f'(x)). Where a textbook form cancels (1 + erf for negative x, 1 + tanh),
+# the reference uses the equivalent erfc / sigmoid form so that it stays accurate to a few ulps.
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * _erfc(-x * math.sqrt(0.5))
+
+
+def _gelu_tanh_u(x: np.ndarray) -> np.ndarray:
+    return _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+
+
+_POINTWISE_REFERENCES = {
+    "linear": (lambda x, **_: x, lambda x, **_: np.ones_like(x)),
+    "relu": (lambda x: np.where(x > 0, x, 0.0), lambda x: np.where(x > 0, 1.0, 0.0)),
+    "leaky_relu": (lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
+                   lambda x, alpha=0.01: np.where(x > 0, 1.0, alpha)),
+    "elu": (lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
+            lambda x, alpha=1.0: np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0)))),
+    "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * _sigmoid(-x)),
+    "tanh": (np.tanh, lambda x: 1.0 / np.cosh(x) ** 2),
+    "gelu": (lambda x: x * _normal_cdf(x),
+             lambda x: _normal_cdf(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)),
+    # 0.5 * (1 + tanh(u)) = sigmoid(2u); its derivative is 2 * sigmoid(2u) * sigmoid(-2u) * u'(x).
+    "gelu_tanh": (lambda x: x * _sigmoid(2 * _gelu_tanh_u(x)),
+                  lambda x: _sigmoid(2 * _gelu_tanh_u(x)) + x * 2 * _sigmoid(2 * _gelu_tanh_u(x))
+                  * _sigmoid(-2 * _gelu_tanh_u(x)) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)),
+    "hard_sigmoid": (lambda x: np.clip(x + 3, 0, 6) / 6, lambda x: np.where((x > -3) & (x < 3), 1 / 6, 0.0)),
+    "hard_swish": (lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                   lambda x: np.where(x < -3, 0.0, np.where(x <= 3, (2 * x + 3) / 6, 1.0))),
+}
+
+
+def pointwise_activation_reference(x: npt.ArrayLike, name: str, **params) -> tuple[np.ndarray, np.ndarray]:
+    """(f(x), f'(x)) in float64 for an elementwise activation: linear, relu, leaky_relu (alpha), elu (alpha),
+    sigmoid, tanh, gelu, gelu_tanh (GELU's tanh approximation), hard_sigmoid, hard_swish. At a kink f' is
+    the left side's slope."""
+    x = np.asarray(x, np.float64)
+    f, df = _POINTWISE_REFERENCES[name]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return f(x, **params), df(x, **params)
+
+
+def prelu_reference(x: npt.ArrayLike, slope: npt.ArrayLike) -> np.ndarray:
+    """x where x > 0, else slope * x; slope broadcasts along the last axis of x (shape (C,), (1,) or ())."""
+    x = np.asarray(x, np.float64)
+    return np.where(x > 0, x, np.asarray(slope, np.float64) * x)
+
+
+def softmax_reference(x: npt.ArrayLike, axis: int = -1, log: bool = False) -> np.ndarray:
+    """Softmax (or log-softmax) of each slice along `axis`, one slice at a time. A slice with a NaN is NaN;
+    one with +inf entries is its limit, the +inf entries sharing probability 1 equally; one of only -inf is
+    NaN."""
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    out = np.empty_like(x)
+    with np.errstate(divide="ignore"):
+        for index in np.ndindex(x.shape[:-1]):
+            row = x[index]
+            if np.isnan(row).any() or (row == -np.inf).all():
+                out[index] = np.nan
+                continue
+            if (row == np.inf).any():
+                p = (row == np.inf) / np.count_nonzero(row == np.inf)
+                out[index] = np.log(p) if log else p
+                continue
+            z = row - row.max()
+            total = np.exp(z).sum()
+            out[index] = z - np.log(total) if log else np.exp(z) / total
+    return np.moveaxis(out, -1, axis)
+
+
+def maxout_reference(x: npt.ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y, argmax) of maxout over the last axis of x (..., C * k): unit c takes the maximum of channels
+    [c * k, (c + 1) * k), argmax its first maximal piece (the first NaN, if any), in [0, k)."""
+    x = np.asarray(x, np.float64)
+    pieces = x.reshape(*x.shape[:-1], x.shape[-1] // k, k)
+    argmax = np.where(np.isnan(pieces).any(axis=-1), np.argmax(np.isnan(pieces), axis=-1),
+                      np.argmax(np.where(np.isnan(pieces), -np.inf, pieces), axis=-1))
+    return np.take_along_axis(pieces, argmax[..., None], axis=-1)[..., 0], argmax

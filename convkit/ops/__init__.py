@@ -4,6 +4,36 @@ runs, and a bad one raises ValueError/TypeError naming the argument and its valu
 float32 is the fast path; float64 is supported everywhere (gradient checks use it). Mixing the two
 computes in float64, as NumPy would.
 """
+from ._activation import (
+    ACTIVATION_BACKWARD_INPUT,
+    ACTIVATIONS,
+    activation,
+    activation_backward,
+    elu,
+    elu_backward,
+    gelu,
+    gelu_backward,
+    hard_sigmoid,
+    hard_sigmoid_backward,
+    hard_swish,
+    hard_swish_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
+    maxout,
+    maxout_backward,
+    prelu,
+    prelu_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    softmax_backward,
+    tanh,
+    tanh_backward,
+)
 from ._composite import (
     flattened_conv2d,
     flattened_conv2d_backward,
@@ -13,6 +43,16 @@ from ._composite import (
     spatially_separable_conv2d_backward,
 )
 from ._conv import conv, conv1d, conv2d, conv3d, conv_backward, conv_transpose, conv_transpose_backward
+from ._dropout import (
+    drop_connect,
+    drop_connect_backward,
+    dropout,
+    dropout_backward,
+    spatial_dropout,
+    spatial_dropout_backward,
+    stochastic_depth,
+    stochastic_depth_backward,
+)
 from ._gemm import gemm, matmul
 from ._loss import binary_cross_entropy_with_logits, mse_loss, nll_loss, softmax_cross_entropy
 from ._norm import (
@@ -50,6 +90,34 @@ from ._pool import (
 )
 
 __all__ = [
+    "ACTIVATION_BACKWARD_INPUT",
+    "ACTIVATIONS",
+    "activation",
+    "activation_backward",
+    "elu",
+    "elu_backward",
+    "gelu",
+    "gelu_backward",
+    "hard_sigmoid",
+    "hard_sigmoid_backward",
+    "hard_swish",
+    "hard_swish_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "maxout",
+    "maxout_backward",
+    "prelu",
+    "prelu_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
     "NormStats",
     "adaptive_avg_pool",
     "adaptive_avg_pool_backward",
@@ -70,6 +138,10 @@ __all__ = [
     "conv_backward",
     "conv_transpose",
     "conv_transpose_backward",
+    "drop_connect",
+    "drop_connect_backward",
+    "dropout",
+    "dropout_backward",
     "flattened_conv2d",
     "flattened_conv2d_backward",
     "gemm",
@@ -96,6 +168,10 @@ __all__ = [
     "separable_conv",
     "separable_conv_backward",
     "softmax_cross_entropy",
+    "spatial_dropout",
+    "spatial_dropout_backward",
     "spatially_separable_conv2d",
     "spatially_separable_conv2d_backward",
+    "stochastic_depth",
+    "stochastic_depth_backward",
 ]

@@ -8,5 +8,8 @@ PYBIND11_MODULE(_C, m) {
   convkit::bindings::bind_norm(m);
   convkit::bindings::bind_pool(m);
   convkit::bindings::bind_loss(m);
+  convkit::bindings::bind_random(m);
+  convkit::bindings::bind_optim(m);
+  convkit::bindings::bind_activation(m);
   convkit::bindings::bind_bench(m);
 }

@@ -9,4 +9,7 @@ void bind_conv(pybind11::module_& m);
 void bind_norm(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);
+void bind_random(pybind11::module_& m);
+void bind_optim(pybind11::module_& m);
+void bind_activation(pybind11::module_& m);
 }  // namespace convkit::bindings

@@ -148,10 +148,20 @@ KernelFamily<PoolUkernel<double>>& family() {
   return family;
 }
 
+template <>
+KernelFamily<ExpUkernel>& family() {
+  static KernelFamily<ExpUkernel> family("exp", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                          &f64_exp_1x4_avx2,
+#endif
+                                                                          &f64_exp_1x1_ref});
+  return family;
+}
+
 std::vector<KernelFamilyBase*> all_families() {
   return {&family<GemmUkernel<float>>(),   &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
           &family<DwconvUkernel<double>>(), &family<NormUkernel<float>>(),  &family<NormUkernel<double>>(),
-          &family<PoolUkernel<float>>(),    &family<PoolUkernel<double>>()};
+          &family<PoolUkernel<float>>(),    &family<PoolUkernel<double>>(), &family<ExpUkernel>()};
 }
 
 }  // namespace
@@ -191,6 +201,7 @@ template <class T>
 const PoolUkernel<T>& selected_pool_ukernel() {
   return family<PoolUkernel<T>>().selected();
 }
+const ExpUkernel& selected_exp_ukernel() { return family<ExpUkernel>().selected(); }
 template const GemmUkernel<float>& selected_gemm_ukernel<float>();
 template const GemmUkernel<double>& selected_gemm_ukernel<double>();
 template const DwconvUkernel<float>& selected_dwconv_ukernel<float>();

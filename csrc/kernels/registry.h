@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/dwconv_ukernel.h"
+#include "kernels/exp_ukernel.h"
 #include "kernels/gemm_ukernel.h"
 #include "kernels/norm_ukernel.h"
 #include "kernels/pool_ukernel.h"
@@ -33,5 +34,6 @@ template <class T>
 const NormUkernel<T>& selected_norm_ukernel();
 template <class T>
 const PoolUkernel<T>& selected_pool_ukernel();
+const ExpUkernel& selected_exp_ukernel();
 
 }  // namespace convkit

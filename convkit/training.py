@@ -1,0 +1,306 @@
+"""Keras-style training for any model with the network protocol, and ensembles of trained models.
+
+A model that mixes in `TrainingMixin` provides:
+    parameters() -> list[Parameter];  forward(x, training) -> y;  backward(dy) -> dx (accumulating into each
+    Parameter.grad);  zero_grad();  save(path, optimizer=None)
+and gains compile / fit / evaluate / predict / train_on_batch. A loss is an object `loss(y_pred, y_true) ->
+(value, dy_pred)` (by name from `convkit.losses`), a metric a function `fn(y_pred, y_true) -> float` (by name
+from `convkit.metrics`). Samples are along the first axis of x and y.
+"""
+from __future__ import annotations
+
+import importlib
+import signal
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import optim
+from ._validate import check_positive_int, check_real
+from .callbacks import Callback
+from .progress import ProgressBar
+
+
+class History(Callback):
+    """What `fit` returns: `history[name]` is the per-epoch list of each log entry ('loss', metrics, 'val_*',
+    'lr'), `epoch` the epochs run (from 0). `interrupted` is True when Ctrl-C stopped training; then
+    `interrupted_at` = (epoch, batches completed in it). An epoch interrupted during its batches is not in
+    `history`; one interrupted during its validation or on_epoch_end callbacks is."""
+
+    def __init__(self) -> None:
+        self.history: Dict[str, List[float]] = {}
+        self.epoch: List[int] = []
+        self.interrupted = False
+        self.interrupted_at: Optional[Tuple[int, int]] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+class _CtrlCAfterBatch:
+    """While fit runs in the main thread, the first Ctrl-C (SIGINT) only sets `requested`, which fit checks
+    after each batch; a second one raises KeyboardInterrupt at once. Elsewhere signals cannot be caught and
+    Ctrl-C raises as usual."""
+
+    def __enter__(self) -> "_CtrlCAfterBatch":
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _resolve(module: str, value: Any) -> Callable:
+    """A loss or metric given by name (looked up in convkit.<module>) or as a callable object."""
+    if callable(value) and not isinstance(value, str):
+        return value
+    return importlib.import_module(f"convkit.{module}").get(value)
+
+
+def _metric_name(metric: Any, fn: Callable) -> str:
+    if isinstance(metric, str):
+        return metric
+    return getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _check_samples(x, y) -> Tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"x and y must have a sample axis first, got shapes {x.shape} and {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have as many samples, got {len(x)} and {len(y)}")
+    return x, y
+
+
+def _check_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def _hold_out(x: np.ndarray, y: np.ndarray, validation_data, validation_split: float):
+    """(x, y, validation): the training samples and the validation pair (or None). validation_data wins; else
+    the last `validation_split` fraction of the samples is held out."""
+    if validation_data is not None:
+        return x, y, _check_samples(*validation_data)
+    if validation_split > 0:
+        split = int(len(x) * (1.0 - validation_split))
+        if split == len(x):
+            raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves no validation sample")
+        x, y, validation = x[:split], y[:split], (x[split:], y[split:])
+    else:
+        validation = None
+    if len(x) == 0:
+        raise ValueError("fit needs at least one training sample, got 0")
+    return x, y, validation
+
+
+def _batches(n: int, batch_size: int):
+    return range(0, n, batch_size)
+
+
+class TrainingMixin:
+    """compile / fit / evaluate / predict / train_on_batch for a model with the network protocol."""
+
+    optimizer: Optional[optim.Optimizer] = None
+    stop_training: bool = False
+
+    def compile(self, optimizer: Union[str, optim.Optimizer] = "sgd", loss: Any = None,
+                metrics: Optional[Sequence[Any]] = None) -> None:
+        """Chooses the optimizer ('sgd', 'adam', 'adamw' or an Optimizer, bound here to the parameters), the
+        loss (required) and the metrics (names or callables) that fit and evaluate report."""
+        if loss is None:
+            raise ValueError("compile needs a loss: a name from convkit.losses or a loss object, got None")
+        self.optimizer = optim.get(optimizer).bind(self.parameters())
+        self.loss = _resolve("losses", loss)
+        self.compiled_metrics = []  # (name in the logs, function)
+        for metric in metrics or []:
+            fn = _resolve("metrics", metric)
+            self.compiled_metrics.append((_metric_name(metric, fn), fn))
+
+    def _require_compiled(self) -> None:
+        if self.optimizer is None:
+            raise RuntimeError("call compile(optimizer, loss, metrics) before training or evaluating")
+
+    def _measure(self, y_pred: np.ndarray, y_true: np.ndarray, loss_value: float) -> Dict[str, float]:
+        logs = {"loss": float(loss_value)}
+        for name, fn in self.compiled_metrics:
+            logs[name] = float(fn(y_pred, y_true))
+        return logs
+
+    def train_on_batch(self, x, y) -> Dict[str, float]:
+        """One optimizer step on (x, y); returns the batch's loss and metrics (measured before the step)."""
+        self._require_compiled()
+        x, y = _check_samples(x, y)
+        self.zero_grad()
+        y_pred = self.forward(x, training=True)
+        loss_value, dy = self.loss(y_pred, y)
+        self.backward(dy)
+        self.optimizer.step()
+        return self._measure(y_pred, y, loss_value)
+
+    def evaluate(self, x, y, batch_size: int = 32) -> Dict[str, float]:
+        """Loss and metrics over (x, y) in inference mode: batch values averaged, weighted by batch size."""
+        self._require_compiled()
+        x, y = _check_samples(x, y)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if len(x) == 0:
+            raise ValueError("evaluate needs at least one sample, got 0")
+        totals: Dict[str, float] = {}
+        for start in _batches(len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            y_pred = self.forward(xb, training=False)
+            for key, value in self._measure(y_pred, yb, self.loss(y_pred, yb)[0]).items():
+                totals[key] = totals.get(key, 0.0) + value * len(xb)
+        return {key: total / len(x) for key, total in totals.items()}
+
+    def _predict_once(self, x: np.ndarray, batch_size: int, training: bool) -> np.ndarray:
+        return np.concatenate([self.forward(x[s:s + batch_size], training=training)
+                               for s in _batches(len(x), batch_size)])
+
+    def predict(self, x, batch_size: int = 32,
+                mc_samples: Optional[int] = None) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+        """Outputs for x, batch by batch, in inference mode.
+
+        mc_samples=M (Monte-Carlo dropout): M passes with training=True, so dropout stays on, and returns
+        (mean, variance) over the passes (population variance, ddof=0), each of the output's shape. Note that
+        training=True also puts BatchNorm in training mode (batch statistics, running averages updated).
+        """
+        x = np.asarray(x)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"predict needs at least one sample along x's first axis, got shape {x.shape}")
+        if mc_samples is None:
+            return self._predict_once(x, batch_size, training=False)
+        mc_samples = check_positive_int(mc_samples, "mc_samples")
+        first = self._predict_once(x, batch_size, training=True)
+        mean, m2 = first.astype(np.float64), np.zeros(first.shape)
+        for k in range(2, mc_samples + 1):  # Welford's running mean and sum of squared deviations, in float64
+            sample = self._predict_once(x, batch_size, training=True)
+            delta = sample - mean
+            mean += delta / k
+            m2 += delta * (sample - mean)
+        return mean.astype(first.dtype), (m2 / mc_samples).astype(first.dtype)
+
+    def _train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+                     callbacks: List[Callback], bar: Optional[ProgressBar],
+                     ctrl_c: "_CtrlCAfterBatch") -> Tuple[Dict[str, float], int]:
+        """One pass over the samples in `order`, in mini-batches. Returns the logs averaged over the batches
+        run (weighted by batch size) and how many ran: all, unless a callback stopped training or Ctrl-C came."""
+        totals: Dict[str, float] = {}
+        samples = batches = 0
+        for start in _batches(len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch_logs = self.train_on_batch(x[index], y[index])
+            samples += len(index)
+            for key, value in batch_logs.items():
+                totals[key] = totals.get(key, 0.0) + value * len(index)
+            for cb in callbacks:
+                cb.on_batch_end(batches, batch_logs)
+            batches += 1
+            if bar:
+                bar.update(batches, samples, {k: t / samples for k, t in totals.items()})
+            if ctrl_c.requested or self.stop_training:
+                break
+        return {k: t / samples for k, t in totals.items()}, batches
+
+    def fit(self, x, y, batch_size: int = 32, epochs: int = 1, validation_data: Optional[Tuple[Any, Any]] = None,
+            validation_split: float = 0.0, shuffle: bool = True, callbacks: Optional[Sequence[Callback]] = None,
+            verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0) -> History:
+        """Trains for `epochs` epochs (from `initial_epoch`, for resuming) of mini-batches of x, y.
+
+        validation_split: the last fraction of the samples (taken before shuffling) is held out for validation,
+        unless validation_data=(x_val, y_val) is given. shuffle reorders the training samples every epoch with
+        a generator seeded by `seed`. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (on
+        stderr). Each epoch's logs hold the mean training loss and metrics over its batches, their `val_*`
+        counterparts and `lr`.
+
+        Ctrl-C: the current batch finishes, the epoch is abandoned (no on_epoch_end), the callbacks'
+        on_train_end runs, and the History comes back with `interrupted=True`; a second Ctrl-C raises
+        KeyboardInterrupt at once (on_train_end still runs).
+        """
+        self._require_compiled()
+        x, y = _check_samples(x, y)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        epochs = check_positive_int(epochs, "epochs")
+        if not 0 <= _check_int(initial_epoch, "initial_epoch") < epochs:
+            raise ValueError(f"initial_epoch must be in [0, epochs={epochs}), got {initial_epoch!r}")
+        validation_split = check_real(validation_split, "validation_split")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        x, y, validation = _hold_out(x, y, validation_data, validation_split)
+
+        history = History()
+        callback_list = [*(callbacks or []), history]
+        for cb in callback_list:
+            cb.set_model(self)
+        rng = np.random.default_rng(seed)
+        total_batches = len(_batches(len(x), batch_size))
+        self.stop_training = False
+        with _CtrlCAfterBatch() as ctrl_c:
+            try:
+                for cb in callback_list:
+                    cb.on_train_begin({})
+                for epoch in range(initial_epoch, epochs):
+                    for cb in callback_list:
+                        cb.on_epoch_begin(epoch, {})
+                    bar = ProgressBar(epoch, epochs, total_batches, live=verbose == 1) if verbose else None
+                    order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c)
+                    if ctrl_c.requested:  # the epoch is abandoned: no validation, no on_epoch_end
+                        history.interrupted, history.interrupted_at = True, (epoch, batches_done)
+                        if bar:
+                            bar.interrupt()
+                        break
+                    if validation is not None:
+                        logs.update({f"val_{k}": v for k, v in self.evaluate(*validation, batch_size).items()})
+                    logs["lr"] = self.optimizer.lr
+                    if bar:
+                        bar.finish(logs)
+                    for cb in callback_list:
+                        cb.on_epoch_end(epoch, logs)
+                    if ctrl_c.requested:  # Ctrl-C during validation or on_epoch_end: the epoch is recorded
+                        history.interrupted, history.interrupted_at = True, (epoch, total_batches)
+                    if self.stop_training or ctrl_c.requested:
+                        break
+            finally:
+                for cb in callback_list:
+                    cb.on_train_end({})
+        return history
+
+
+def ensemble(models: Sequence[Any], x, mode: str = "average", batch_size: int = 32) -> Tuple[np.ndarray, np.ndarray]:
+    """Combines the predictions of several models on x.
+
+    'average': (mean, variance) of the models' outputs, elementwise over the models (population variance).
+    'vote': each model votes for the class argmax(output, axis=-1); returns (winning class per sample, ties
+    going to the lowest class index, as int64) and the variance of the vote for it, p * (1 - p) with p the
+    fraction of models that chose it (0 when all agree).
+    """
+    if mode not in ("average", "vote"):
+        raise ValueError(f"mode must be 'average' or 'vote', got {mode!r}")
+    models = list(models)
+    if not models:
+        raise ValueError("ensemble needs at least one model, got none")
+    outputs = np.stack([np.asarray(m.predict(x, batch_size=batch_size)) for m in models])
+    if mode == "average":
+        return outputs.mean(axis=0), outputs.var(axis=0)
+    classes = outputs.shape[-1]
+    votes = np.eye(classes, dtype=np.int64)[outputs.argmax(axis=-1)].sum(axis=0)  # (..., classes)
+    winner = votes.argmax(axis=-1)
+    share = np.take_along_axis(votes, winner[..., None], axis=-1)[..., 0] / len(models)
+    return winner.astype(np.int64), share * (1.0 - share)
