@@ -148,7 +148,8 @@ def cmd_train(args) -> int:
     import convkit
     from . import callbacks, optim, plotting, random as ck_random, saving
 
-    convkit.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        convkit.set_num_threads(args.threads)
     resume_state = saving.read_metadata(args.resume).get("training") if args.resume else None
     if resume_state:
         for key in ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option"):
@@ -160,7 +161,6 @@ def cmd_train(args) -> int:
           f"shape {dataset.input_shape}, {dataset.classes} classes", flush=True)
 
     if args.resume:
-        optimizer = optim.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov)
         model = convkit.load_model(args.resume)
         out_dir = Path(args.out) if args.out else Path(args.resume).parent
     else:
@@ -182,17 +182,17 @@ def cmd_train(args) -> int:
         print(f"resuming from {args.resume} after epoch {initial_epoch}", flush=True)
     if initial_epoch >= args.epochs:
         raise SystemExit(f"convkit: the checkpoint already finished epoch {initial_epoch}; ask for more with --epochs")
-    model.summary(print_fn=print) if args.verbose else None
+    if args.verbose:
+        model.summary(print_fn=print)
 
     run_args = {key: getattr(args, key) for key in
                 ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option", "epochs")}
     resumable = callbacks.RunCheckpoint(out_dir / "last.ckpt", run_args, schedule=schedule, history=history)
-    cbs = [resumable,
+    cbs = [callbacks.TerminateOnNaN(),
+           *([callbacks.LearningRateScheduler(schedule)] if schedule is not None else []),
            callbacks.ModelCheckpoint(out_dir / "best.ckpt", monitor="val_accuracy", save_best_only=True),
            callbacks.CSVLogger(out_dir / "history.csv", append=bool(args.resume)),
-           callbacks.TerminateOnNaN()]
-    if schedule is not None:
-        cbs.append(callbacks.LearningRateScheduler(schedule))
+           resumable]  # last: it saves the optimizer with the next epoch's learning rate already set
     n_val = max(1, len(dataset.x_train) // 10)  # the last tenth of the training set is held out for validation
     x_fit, y_fit = dataset.x_train[:-n_val], dataset.y_train[:-n_val]
     x_val, y_val = dataset.x_train[-n_val:], dataset.y_train[-n_val:]
