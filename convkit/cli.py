@@ -188,9 +188,11 @@ def cmd_train(args) -> int:
     run_args = {key: getattr(args, key) for key in
                 ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option", "epochs")}
     resumable = callbacks.RunCheckpoint(out_dir / "last.ckpt", run_args, schedule=schedule, history=history)
+    best = callbacks.ModelCheckpoint(out_dir / "best.ckpt", monitor="val_accuracy", save_best_only=True)
+    best.best = max(history.get("val_accuracy", []), default=best.best)  # a resumed run keeps its best so far
     cbs = [callbacks.TerminateOnNaN(),
            *([callbacks.LearningRateScheduler(schedule)] if schedule is not None else []),
-           callbacks.ModelCheckpoint(out_dir / "best.ckpt", monitor="val_accuracy", save_best_only=True),
+           best,
            callbacks.CSVLogger(out_dir / "history.csv", append=bool(args.resume)),
            resumable]  # last: it saves the optimizer with the next epoch's learning rate already set
     n_val = max(1, len(dataset.x_train) // 10)  # the last tenth of the training set is held out for validation
