@@ -1,4 +1,4 @@
-"""Builds the convkit._C extension from csrc/.
+"""Builds the convkit._C extension from csrc/, and convkit._augment from convkit/_augment.pyx with Cython.
 
 Portable by default: no -march=native. Sources under an `avx2/` folder are the only ones compiled with
 -mavx2 -mfma; the kernel that runs is picked at import from the CPU's features, so one binary serves any
@@ -14,8 +14,9 @@ import re
 import tempfile
 from pathlib import Path
 
+from Cython.Build import cythonize
 from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import Extension, setup
 
 ROOT = Path(__file__).resolve().parent
 IS_X86_64 = platform.machine().lower() in {"x86_64", "amd64"}
@@ -114,4 +115,10 @@ extension = Pybind11Extension(
     extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 
-setup(version=VERSION, ext_modules=[extension], cmdclass={"build_ext": BuildExt})
+# The data augmentation kernels (C, OpenMP through Cython's prange; BuildExt adds -fopenmp as for _C).
+augment_extension = cythonize(
+    [Extension("convkit._augment", sources=["convkit/_augment.pyx"], extra_compile_args=["-O3"])],
+    compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False},
+)
+
+setup(version=VERSION, ext_modules=[extension, *augment_extension], cmdclass={"build_ext": BuildExt})
