@@ -458,6 +458,9 @@ def _gelu_tanh_u(x: np.ndarray) -> np.ndarray:
 _POINTWISE_REFERENCES = {
     "linear": (lambda x, **_: x, lambda x, **_: np.ones_like(x)),
     "relu": (lambda x: np.where(x > 0, x, 0.0), lambda x: np.where(x > 0, 1.0, 0.0)),
+    "clipped_relu": (lambda x, max_value: np.clip(x, 0.0, max_value),
+                     lambda x, max_value: np.where((x > 0) & (x < max_value), 1.0, 0.0)),
+    "relu6": (lambda x: np.clip(x, 0.0, 6.0), lambda x: np.where((x > 0) & (x < 6), 1.0, 0.0)),
     "leaky_relu": (lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
                    lambda x, alpha=0.01: np.where(x > 0, 1.0, alpha)),
     "elu": (lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
@@ -477,9 +480,9 @@ _POINTWISE_REFERENCES = {
 
 
 def pointwise_activation_reference(x: npt.ArrayLike, name: str, **params) -> tuple[np.ndarray, np.ndarray]:
-    """(f(x), f'(x)) in float64 for an elementwise activation: linear, relu, leaky_relu (alpha), elu (alpha),
-    sigmoid, tanh, gelu, gelu_tanh (GELU's tanh approximation), hard_sigmoid, hard_swish. At a kink f' is
-    the left side's slope."""
+    """(f(x), f'(x)) in float64 for an elementwise activation: linear, relu, clipped_relu (max_value), relu6,
+    leaky_relu (alpha), elu (alpha), sigmoid, tanh, gelu, gelu_tanh (GELU's tanh approximation), hard_sigmoid,
+    hard_swish. At a kink f' is the left side's slope (clipped_relu and relu6: 0 at both kinks)."""
     x = np.asarray(x, np.float64)
     f, df = _POINTWISE_REFERENCES[name]
     with np.errstate(over="ignore", invalid="ignore"):

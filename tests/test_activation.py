@@ -17,6 +17,7 @@ DTYPES = [np.float32, np.float64]
 # (public name, reference name, params, where the function has kinks, what its backward takes)
 POINTWISE = [
     ("relu", "relu", {}, (0.0,)),
+    ("relu6", "relu6", {}, (0.0, 6.0)),
     ("leaky_relu", "leaky_relu", {}, (0.0,)),
     ("leaky_relu", "leaky_relu", {"alpha": 0.3}, (0.0,)),
     ("elu", "elu", {}, (0.0,)),
@@ -136,6 +137,23 @@ def test_named_functions_are_the_generic_ones():
         np.testing.assert_array_equal(ops.activation_backward(dy, saved, name, **params), dx)
     assert set(ops.ACTIVATIONS) == set(ops.ACTIVATION_BACKWARD_INPUT)
     assert "prelu" not in ops.ACTIVATIONS
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clipped_relu_and_relu6_match_reference_with_zero_slope_at_both_kinks(dtype):
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.standard_normal(50) * 5, [0.0, 2.5, 6.0, -0.0, np.inf, -np.inf]]).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    for y, dx, max_value in [(ops.relu6(x), ops.relu6_backward(dy, ops.relu6(x)), 6.0),
+                             (ops.clipped_relu(x, 2.5), ops.clipped_relu_backward(dy, ops.clipped_relu(x, 2.5), 2.5),
+                              2.5)]:
+        expected, slope = pointwise_activation_reference(x, "clipped_relu", max_value=max_value)
+        np.testing.assert_array_equal(y, expected.astype(dtype))
+        np.testing.assert_array_equal(dx, (dy * slope).astype(dtype))
+    np.testing.assert_array_equal(ops.activation(x, "relu6"), ops.relu6(x))
+    assert np.isnan(ops.relu6(np.array([np.nan], dtype)))[0]
+    with pytest.raises(ValueError, match="max_value must be > 0, got 0"):
+        ops.clipped_relu(x, 0)
 
 
 def test_kinks_take_the_left_slope_and_hard_functions_follow_mobilenet_v3():

@@ -46,3 +46,22 @@ def test_conv_benchmark_quick_json(peer):
     assert [row["layer"] for row in report["rows"]] == CONV_LAYERS
     timed = ["convkit fwd GF/s", "peer fwd GF/s", "fwd ratio", "convkit f+b GF/s", "peer f+b GF/s", "f+b ratio"]
     assert all(row[key] > 0 for row in report["rows"] + report["summary"][:1] for key in timed)
+
+
+NORM_POOL_OPS = ["batchnorm", "maxpool2", "maxpool3", "avgpool2", "layernorm", "groupnorm"]
+
+
+@pytest.mark.parametrize("peer", [
+    "auto",
+    pytest.param("numpy", marks=pytest.mark.skipif(not HAS_TORCH, reason="without PyTorch, auto runs the NumPy peer")),
+])
+def test_norm_pool_benchmark_quick_json(peer):
+    """Every op and tiny shape is checked against the peer and timed, in all three passes, with the copy roof."""
+    args = ("--quick", "--json", "--repeats", "1", "--peer", peer)
+    report = json.loads(run(str(ROOT / "benchmarks" / "bench_norm_pool.py"), *args).stdout)
+    assert report["machine"]["threads"] == 2 and report["machine"]["dram_copy_gbps"] > 0
+    assert report["machine"]["peer"].split()[0] == ("torch" if peer == "auto" and HAS_TORCH else "numpy")
+    assert [row["op"] for row in report["rows"]] == [op for op in NORM_POOL_OPS for _ in range(2)]
+    timed = [f"{p} {what}" for p in ("fwd", "bwd", "f+b") for what in ("GB/s", "% roof", "ratio")]
+    assert all(row[key] > 0 for row in report["rows"] for key in ["copy GB/s", *timed])
+    assert all(report["summary"][0][f"{p} ratio"] > 0 for p in ("fwd", "bwd", "f+b"))

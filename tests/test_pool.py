@@ -286,3 +286,15 @@ def test_core_rejects_windows_outside_the_input():
                   ([0, 2], [2, 4], [1, 2], 1)]:
         with pytest.raises(ValueError, match="pool axis 2"):
             _C.avg_pool_forward(x, y, [one, one, width], True)
+
+
+def test_max_pool_backward_rejects_an_index_outside_its_window():
+    """The backward pass gathers each dx from the windows that read it: an index that names a real input
+    position, but one its window does not read, is an error rather than a silently dropped gradient."""
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    _, idx = ops.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(ops.max_pool_backward(np.ones((1, 2, 2, 1)), x, 2, indices=idx).ravel(),
+                                  [0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1])
+    idx[0, 1, 1, 0] = 0  # position (0, 0) belongs to window (0, 0) only
+    with pytest.raises(ValueError, match="index 0 .* not a position its window reads"):
+        ops.max_pool_backward(np.ones((1, 2, 2, 1)), x, 2, indices=idx)

@@ -1,9 +1,11 @@
 """Layers: one family per module. Every class here is registered by name in convkit.registry.
 
-Activation, PReLU, Maxout, Dropout, SpatialDropout, DropConnect and StochasticDepth come with the activation
-and dropout ops (a new layer is a module here plus its @register_layer; new activation names for the
-`activation=` argument are one register_activation call in activations.py).
+activation_layers: Activation (any activation by name), ReLU, LeakyReLU, ELU, Softmax, PReLU, Maxout.
+dropout: Dropout, SpatialDropout1D/2D/3D, DropConnect (wraps Dense / convolutions), StochasticDepth.
+A new layer is a module here plus its @register_layer; a new name for the `activation=` argument of Dense
+and the convolutions is one register_activation call (activations.py registers every ops.ACTIVATIONS name).
 """
+from .activation_layers import ELU, PReLU, Activation, LeakyReLU, Maxout, ReLU, Softmax
 from .base import Layer
 from .conv import (
     Conv1D,
@@ -16,6 +18,7 @@ from .conv import (
     SpatiallySeparableConv2D,
 )
 from .core import Dense, Flatten, Reshape
+from .dropout import DropConnect, Dropout, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D, StochasticDepth
 from .merge import Add, Concatenate, Multiply
 from .normalization import (
     BatchNormalization,
@@ -47,12 +50,13 @@ from .scale import LayerScale
 from .squeeze_excite import SqueezeExcite
 
 __all__ = [
-    "Add", "AdaptiveAveragePooling", "AdaptiveMaxPooling", "AveragePooling1D", "AveragePooling2D",
+    "Activation", "AdaptiveAveragePooling", "AdaptiveMaxPooling", "Add", "AveragePooling1D", "AveragePooling2D",
     "AveragePooling3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Conv3D",
-    "Dense", "DepthwiseConv2D", "Flatten", "GlobalAveragePooling", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "InstanceNormalization", "LayerScale", "Layer",
-    "LayerNormalization", "LocalResponseNormalization", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Multiply",
-    "Reshape", "SeparableConv1D", "SeparableConv2D", "SpatiallySeparableConv2D", "SqueezeExcite", "ZeroPadding1D",
-    "ZeroPadding2D", "ZeroPadding3D",
+    "Dense", "DepthwiseConv2D", "DropConnect", "Dropout", "ELU", "Flatten", "GlobalAveragePooling",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "InstanceNormalization",
+    "Layer", "LayerNormalization", "LayerScale", "LeakyReLU", "LocalResponseNormalization", "MaxPooling1D", "MaxPooling2D",
+    "MaxPooling3D", "Maxout", "Multiply", "PReLU", "ReLU", "Reshape", "SeparableConv1D", "SeparableConv2D",
+    "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "SpatiallySeparableConv2D",
+    "SqueezeExcite", "StochasticDepth", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
 ]

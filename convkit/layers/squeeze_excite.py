@@ -11,11 +11,6 @@ from ..registry import register_layer
 from .base import Layer, Shape
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # TODO(activation ops): switch this line to convkit.ops' sigmoid once it lands.
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow for large |z|
-
-
 @register_layer
 class SqueezeExcite(Layer):
     """y = x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), the gate broadcast over the spatial axes.
@@ -53,7 +48,8 @@ class SqueezeExcite(Layer):
     def forward(self, x, training=False):
         squeezed = ops.global_avg_pool(x)
         hidden = ops.gemm(squeezed, self.reduce_kernel.value, bias=self.reduce_bias.value, activation="relu")
-        gate = _sigmoid(ops.gemm(hidden, self.expand_kernel.value, bias=self.expand_bias.value))
+        logits = ops.gemm(hidden, self.expand_kernel.value, bias=self.expand_bias.value)
+        gate = ops.sigmoid(logits, out=logits)
         if training:
             self.save_for_backward(x, squeezed, hidden, gate)
         return x * gate.reshape(self._gate_shape(x))
@@ -62,7 +58,7 @@ class SqueezeExcite(Layer):
         x, squeezed, hidden, gate = self.saved()
         spatial_axes = tuple(range(1, x.ndim - 1))
         d_gate = (dy * x).sum(axis=spatial_axes)
-        d_expand = d_gate * gate * (1.0 - gate)
+        d_expand = ops.sigmoid_backward(d_gate, gate)
         d_hidden = ops.gemm(d_expand, self.expand_kernel.value, transpose_b=True) * (hidden > 0)
         d_squeezed = ops.gemm(d_hidden, self.reduce_kernel.value, transpose_b=True)
         if self.trainable:

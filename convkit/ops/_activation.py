@@ -1,11 +1,12 @@
-"""Activation functions, forward and backward: elementwise (relu, leaky_relu, prelu, elu, sigmoid, tanh,
-gelu, hard_sigmoid, hard_swish), along an axis (softmax, log_softmax) and across channel groups (maxout).
+"""Activation functions, forward and backward: elementwise (relu, relu6 and clipped_relu, leaky_relu, prelu,
+elu, sigmoid, tanh, gelu, hard_sigmoid, hard_swish), along an axis (softmax, log_softmax) and across channel
+groups (maxout).
 
 Every forward takes any float32/float64 array (non-contiguous ones are copied) and returns a new array of
 the same dtype, or writes into `out=` when given; `out=x` runs in place. Backward functions take the
-output gradient `dy` and what the forward saved: the output `y` for relu, leaky_relu, elu, sigmoid, tanh,
-softmax, log_softmax and linear (so that their forward may run in place), the input `x` for gelu,
-hard_sigmoid, hard_swish, prelu and maxout. `ACTIVATION_BACKWARD_INPUT` says which, by name.
+output gradient `dy` and what the forward saved: the output `y` for relu, relu6, clipped_relu, leaky_relu,
+elu, sigmoid, tanh, softmax, log_softmax and linear (so that their forward may run in place), the input `x`
+for gelu, hard_sigmoid, hard_swish, prelu and maxout. `ACTIVATION_BACKWARD_INPUT` says which, by name.
 
 `activation(x, name, **params)` / `activation_backward(dy, saved, name, **params)` run the activations of
 `ACTIVATIONS` by name, for layers built from a configuration.
@@ -21,7 +22,7 @@ from .. import _C
 from .._validate import as_float_array, check_positive_int, check_real, common_float_dtype
 
 # Activations run by name, Keras' names. prelu is not here: its slope is a learned parameter array.
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
+ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
                "hard_sigmoid", "hard_swish")
 
 GELU_APPROXIMATIONS = ("none", "tanh")
@@ -125,6 +126,33 @@ def relu(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
 def relu_backward(dy, y) -> np.ndarray:
     """dx = dy where y > 0, else 0 (0 at x = 0), from relu's output y (same shape as dy)."""
     return _pointwise_backward(dy, y, "y", "relu", 0.0)
+
+
+def _check_max_value(max_value) -> float:
+    max_value = check_real(max_value, "max_value")
+    if not max_value > 0:
+        raise ValueError(f"max_value must be > 0, got {max_value!r}")
+    return max_value
+
+
+def clipped_relu(x, max_value: float, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """min(max(x, 0), max_value) (max_value > 0), any shape; NaN stays NaN. out=x runs in place."""
+    return _pointwise(x, "clipped_relu", _check_max_value(max_value), out)
+
+
+def clipped_relu_backward(dy, y, max_value: float) -> np.ndarray:
+    """dx = dy where 0 < y < max_value, else 0 (0 at both kinks, as PyTorch), from clipped_relu's output y."""
+    return _pointwise_backward(dy, y, "y", "clipped_relu", _check_max_value(max_value))
+
+
+def relu6(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """min(max(x, 0), 6) (MobileNet v1/v2), any shape. out=x runs in place."""
+    return clipped_relu(x, 6.0, out=out)
+
+
+def relu6_backward(dy, y) -> np.ndarray:
+    """dx = dy where 0 < y < 6, else 0, from relu6's output y."""
+    return clipped_relu_backward(dy, y, 6.0)
 
 
 def leaky_relu(x, alpha: float = 0.01, *, out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -349,6 +377,7 @@ _BY_NAME = {
     "linear": (lambda x, out: _pointwise(x, "linear", 0.0, out),
                lambda dy, y: _pointwise_backward(dy, y, "y", "linear", 0.0), "y"),
     "relu": (lambda x, out: relu(x, out=out), relu_backward, "y"),
+    "relu6": (lambda x, out: relu6(x, out=out), relu6_backward, "y"),
     "leaky_relu": (lambda x, out, alpha=0.01: leaky_relu(x, alpha, out=out), leaky_relu_backward, "y"),
     "elu": (lambda x, out, alpha=1.0: elu(x, alpha, out=out), elu_backward, "y"),
     "sigmoid": (lambda x, out: sigmoid(x, out=out), sigmoid_backward, "y"),

@@ -19,6 +19,7 @@ namespace {
 Pointwise parse_pointwise(const std::string& name) {
   static const std::pair<const char*, Pointwise> kNames[] = {
       {"linear", Pointwise::linear},       {"relu", Pointwise::relu},
+      {"clipped_relu", Pointwise::clipped_relu},
       {"leaky_relu", Pointwise::leaky_relu}, {"elu", Pointwise::elu},
       {"sigmoid", Pointwise::sigmoid},     {"tanh", Pointwise::tanh},
       {"gelu", Pointwise::gelu},           {"gelu_tanh", Pointwise::gelu_tanh},

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bench/fma_peak.h"
+#include "bench/stream_copy.h"
 #include "bench/timing.h"
 #include "bindings/module.h"
 #include "core/checked_math.h"
@@ -57,6 +58,18 @@ void bind_bench(py::module_& m) {
         return bench::fma_peak_gflops(threads);
       },
       py::arg("threads"), "Measured FP32 FMA peak of this machine for `threads` threads, in GFLOP/s.");
+  m.def(
+      "bench_stream_copy",
+      [](std::int64_t bytes, int threads, int repeats) {
+        if (bytes < 1 || threads < 1 || repeats < 1) {
+          throw py::value_error("bench_stream_copy needs positive bytes, threads and repeats");
+        }
+        py::gil_scoped_release release;
+        return bench::time_stream_copy(bytes, threads, repeats);
+      },
+      py::arg("bytes"), py::arg("threads"), py::arg("repeats") = 10,
+      "Seconds per call of a STREAM-like copy of `bytes` bytes between two aligned buffers on `threads` threads "
+      "(2 * bytes moved per call), timed in C++.");
 }
 
 }  // namespace convkit::bindings

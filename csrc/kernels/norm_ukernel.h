@@ -2,12 +2,15 @@
 // pixel rows, arithmetic in double, no allocation, no threads, no shape logic (the driver splits rows and
 // blocks, and merges the sums). "rows" below are `pixels` rows of `channels` values, `channels` apart.
 //
-//   block_sums     shift[c] = x[0, c]; s1[c] = sum_p (x[p, c] - shift[c]); s2[c] = sum_p (x[p, c] - shift[c])^2
-//   normalize_row  y[c] = (x[c] - center[c]) * scale[c] + offset[c]
+//   block_sums     s1[c] = sum_p (x[p, c] - shift[c]); s2[c] = sum_p (x[p, c] - shift[c])^2
+//   normalize_rows y[p, c] = ((x[p, c] - center[c]) - center_low[c]) * scale[c] + offset[c]
 //   gradient_sums  sum_dy[c] = sum_p dy[p, c]; sum_dy_centered[c] = sum_p dy[p, c] * (x[p, c] - center[c])
-//   gradient_row   dx[c] = dy[c] * dy_scale[c] + (x[c] - center[c]) * x_scale[c] + offset[c]
+//   gradient_rows  dx[p, c] = dy[p, c] * dy_scale[c] + ((x[p, c] - center[c]) - center_low[c]) * x_scale[c]
+//                           + offset[c]
 //
-// Sums run over the pixels in order, per channel. block_sums needs pixels >= 1.
+// The sums are in double; normalize_rows and gradient_rows compute in T (center + center_low is the mean in two parts).
+//
+// Sums run over the pixels in order, per channel (a sum of no pixels is 0).
 #pragma once
 #include <cstdint>
 
@@ -19,14 +22,14 @@ template <class T>
 struct NormUkernel {
   const char* name;  // dtype-norm-tile-isa; tile: 1 pixel x the doubles one vector holds (ref: 1x1, per value)
   Isa isa;
-  void (*block_sums)(const T* x, std::int64_t pixels, std::int64_t channels, double* shift, double* s1,
+  void (*block_sums)(const T* x, std::int64_t pixels, std::int64_t channels, const T* shift, double* s1,
                      double* s2) noexcept;
-  void (*normalize_row)(const T* x, std::int64_t channels, const double* center, const double* scale,
-                        const double* offset, T* y) noexcept;
+  void (*normalize_rows)(const T* x, std::int64_t pixels, std::int64_t channels, const T* center,
+                         const T* center_low, const T* scale, const T* offset, T* y) noexcept;
   void (*gradient_sums)(const T* dy, const T* x, std::int64_t pixels, std::int64_t channels, const double* center,
                         double* sum_dy, double* sum_dy_centered) noexcept;
-  void (*gradient_row)(const T* dy, const T* x, std::int64_t channels, const double* dy_scale,
-                       const double* x_scale, const double* offset, const double* center, T* dx) noexcept;
+  void (*gradient_rows)(const T* dy, const T* x, std::int64_t pixels, std::int64_t channels, const T* dy_scale,
+                        const T* x_scale, const T* offset, const T* center, const T* center_low, T* dx) noexcept;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

@@ -4,28 +4,32 @@
 // threads or shape logic: the driver (ops/pool.cc) lists the taps and splits the work.
 #pragma once
 #include <cstdint>
-#include <type_traits>
 
 #include "core/cpu_features.h"
 
 namespace convkit {
 
-// Max pooling tracks each channel's argmax as the tap's ordinal in its window, in an integer as wide as
-// T: the compare and the two selects then share one lane width and vectorise.
+// For every channel k: best[k] = the maximum of src[t][k] over the taps t. The first maximum in tap order
+// wins, and a NaN wins over any number (the first NaN). When index is not null, index[k] = tap_index[t] of
+// the winning tap t (the driver passes each tap's spatial index); without it no argmax is tracked at all.
 template <class T>
-using TapOrdinal = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
-
-// For every channel k: best[k] = the maximum of src[t][k] over the taps t, ordinal[k] = its t. The first
-// maximum in tap order wins, and a NaN wins over any number (the first NaN).
-template <class T>
-using PoolMaxFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src, T* best,
-                           TapOrdinal<T>* ordinal) noexcept;
+using PoolMaxFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src,
+                           const std::int64_t* tap_index, T* best, std::int64_t* index) noexcept;
 // For every channel k: sum[k] = the sum of src[t][k] over the taps t, added in tap order.
 template <class T>
 using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept;
-// For every channel k: dst[k] += x[k] (average pooling's backward scatter, one tap at a time).
+// Average pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose
+// windows read it (in output order): dx[k] = the sum over t of dy[t][k] / divisor[t], added in order from 0.
 template <class T>
-using PoolAddFn = void (*)(std::int64_t channels, const T* x, T* dst) noexcept;
+using PoolAvgGatherFn = void (*)(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor,
+                                 T* dx) noexcept;
+// Max pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose windows
+// read it (in output order): dx[k] = the sum over t of dy[t][k] where index[t][k] == spatial_index (the
+// argmax of window t is this pixel), added in order from 0. Returns how many (t, k) pairs matched.
+template <class T>
+using PoolMaxGatherFn = std::int64_t (*)(std::int64_t channels, std::int64_t windows, const T* const* dy,
+                                         const std::int64_t* const* index, std::int64_t spatial_index,
+                                         T* dx) noexcept;
 
 template <class T>
 struct PoolUkernel {
@@ -33,7 +37,8 @@ struct PoolUkernel {
   Isa isa;
   PoolMaxFn<T> max;
   PoolSumFn<T> sum;
-  PoolAddFn<T> add;
+  PoolAvgGatherFn<T> avg_gather;
+  PoolMaxGatherFn<T> max_gather;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

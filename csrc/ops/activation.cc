@@ -60,6 +60,16 @@ struct ReluScalar {
   static double backward(double dy, double y, double) { return activate_gradient(dy, y, Activation::relu, 0.0); }
 };
 
+struct ClippedReluScalar {
+  static constexpr int cost = kCheap;
+  static double forward(double x, double cap) {
+    const double r = x < 0.0 ? 0.0 : x;  // NaN passes through both selects
+    return r > cap ? cap : r;
+  }
+  // Zero at both kinks (the flat sides' slope), as PyTorch's relu6; a NaN y gives NaN.
+  static double backward(double dy, double y, double cap) { return y > 0.0 && y < cap ? dy : (y != y ? y : 0.0); }
+};
+
 struct LeakyReluScalar {
   static constexpr int cost = kCheap;
   static double forward(double x, double alpha) { return activate(x, Activation::leaky_relu, alpha); }
@@ -192,6 +202,7 @@ void visit_pointwise(Pointwise op, Visit&& visit) {
   switch (op) {
     case Pointwise::linear: return visit(Scalar<LinearScalar>{});
     case Pointwise::relu: return visit(Scalar<ReluScalar>{});
+    case Pointwise::clipped_relu: return visit(Scalar<ClippedReluScalar>{});
     case Pointwise::leaky_relu: return visit(Scalar<LeakyReluScalar>{});
     case Pointwise::elu: return visit(Elu{});
     case Pointwise::sigmoid: return visit(Sigmoid{});

@@ -4,6 +4,8 @@
 // of C channels, the slope being (C,) (one per channel) or (1,) (shared).
 //
 //   relu          y = max(x, 0)                                 dx = dy * [y > 0]                    (from y)
+//   clipped_relu  y = min(max(x, 0), alpha)   (alpha > 0)       dx = dy * [0 < y < alpha]            (from y)
+//                   (relu6 is alpha = 6, MobileNet v1/v2)
 //   leaky_relu    y = x > 0 ? x : alpha * x       (alpha >= 0)  dx = dy * (y > 0 ? 1 : alpha)        (from y)
 //   elu           y = x > 0 ? x : alpha * expm1(x) (alpha >= 0) dx = dy * (y > 0 ? 1 : y + alpha)   (from y)
 //   sigmoid       y = 1 / (1 + exp(-x))                         dx = dy * y * (1 - y)                (from y)
@@ -17,7 +19,7 @@
 //   prelu         y[r, c] = x > 0 ? x : slope[c] * x            dx = dy * (x > 0 ? 1 : slope[c]),
 //                                                               dslope[c] = sum_r dy * min(x, 0)     (from x)
 //
-// Kinks take the left side's slope. NaN in x (or y) gives NaN in y and dx. Arithmetic is in double, rounded
+// Kinks take the left side's slope (clipped_relu: 0 at both, as PyTorch's relu6). NaN in x (or y) gives NaN in y and dx. Arithmetic is in double, rounded
 // once to T. Forward passes may run in place (y == x) and backward passes may write dx over dy: each
 // element is read before it is written. Every result is independent of the thread count, bit for bit.
 #pragma once
@@ -25,7 +27,7 @@
 
 namespace convkit {
 
-enum class Pointwise { linear, relu, leaky_relu, elu, sigmoid, tanh, gelu, gelu_tanh, hard_sigmoid, hard_swish };
+enum class Pointwise { linear, relu, clipped_relu, leaky_relu, elu, sigmoid, tanh, gelu, gelu_tanh, hard_sigmoid, hard_swish };
 
 template <class T>
 void pointwise_forward(Pointwise op, double alpha, std::int64_t n, const T* x, T* y);

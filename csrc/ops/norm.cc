@@ -6,16 +6,18 @@
 // are then merged sample by sample in block order, so that the summation order - and every bit of the
 // results - is the same for any thread count.
 //
-// Accuracy of the statistics (one pass over x): inside a block, each channel accumulates the shifted sums
-// sum(x - k) and sum((x - k)^2) in double, k being the channel's value at the block's first pixel. The
-// shift keeps the sums from cancelling when the mean is large against the spread (1e4 + N(0, 1) loses
-// nothing). A block's channels are combined into its group's (mean, M2) exactly, and the blocks' (count,
-// mean, M2) are merged with Chan et al.'s pairwise update, which never subtracts two large sums.
+// Accuracy of the statistics (one pass over x): each channel accumulates the shifted sums sum(x - k) and
+// sum((x - k)^2) in double, k being the channel's value in the sample's first pixel. The shift keeps the
+// sums from cancelling when the mean is large against the spread (1e4 + N(0, 1) loses nothing); with one
+// shift per sample, the blocks' sums are simply added (in block order). Each sample's channels are then
+// combined into its groups' (mean, M2) exactly: M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
+// (A Chan merge of per-block (mean, M2) pairs did the same work with divisions per block and group; it cost
+// as much as the pass over x on BatchNorm's many channels.)
 //
 // The loops over a row's channels are the selected "norm" kernel's (kernels/norm_ukernel.h: the baseline
-// and an AVX2 build of the same loops). The elementwise passes (forward, backward dx) compute in double
-// and round once, so float32 results are the correctly rounded values of the double formulas up to a few
-// double ulps.
+// and an AVX2 build). The elementwise passes (forward, backward dx) compute in the data's dtype from
+// coefficients computed in double and rounded once, with the mean split in two (split() below): float32
+// results are within a few float32 ulps of the double formulas, and these passes run at memory speed.
 #include "ops/norm.h"
 
 #include <algorithm>
@@ -34,9 +36,12 @@ namespace {
 
 using std::int64_t;
 
-constexpr int64_t kElementsPerBlock = 8192;  // about 64 KiB of float32 x per block: several blocks per thread
+constexpr int64_t kElementsPerBlock = 8192;  // 32 KiB of float32 x per block (L1): several blocks per thread
+// Each block keeps two doubles per channel of partial sums: with 16 pixels or more per block, those stay
+// below a quarter of x's float32 size however many channels there are.
+constexpr int64_t kMinBlockPixels = 16;
 
-int64_t pixels_per_block(int64_t channels) { return std::max<int64_t>(1, kElementsPerBlock / channels); }
+int64_t pixels_per_block(int64_t channels) { return std::max(kMinBlockPixels, kElementsPerBlock / channels); }
 
 // The (sample, block) tasks of a layout.
 struct BlockPlan {
@@ -63,21 +68,39 @@ void for_each_task(const BlockPlan& plan, int64_t channels, int64_t scratch_size
   });
 }
 
-// Runs row(r, scratch) for each pixel row r = (sample, pixel) in [0, N * P), split in contiguous shares over
-// the threads, after load_sample(s, scratch) has filled the thread's scratch (scratch_size doubles) for
-// the row's sample. Each row is written by one thread only: any thread count gives the same bits.
-template <class LoadSample, class Row>
-void for_each_row(const NormLayout& l, int64_t scratch_size, LoadSample&& load_sample, Row&& row) {
+// Runs rows(first, count, scratch) over the pixel rows r = (sample, pixel) in [0, N * P), split in contiguous
+// shares over the threads and cut where the sample changes, after load_sample(s, scratch) has filled the
+// thread's scratch (scratch_size values of T) for those rows' sample. Each row is written by one thread
+// only: any thread count gives the same bits.
+template <class T, class LoadSample, class Rows>
+void for_each_sample_run(const NormLayout& l, int64_t scratch_size, LoadSample&& load_sample, Rows&& rows) {
   for_each_share(l.samples * l.pixels, l.channels(), [&](int64_t begin, int64_t end) {
-    std::vector<double> scratch(static_cast<std::size_t>(scratch_size));
-    int64_t loaded_sample = -1;
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t s = r / l.pixels;
-      if (s != loaded_sample) load_sample(s, scratch.data());
-      loaded_sample = s;
-      row(r, scratch.data());
+    std::vector<T> scratch(static_cast<std::size_t>(scratch_size));
+    for (int64_t r = begin; r < end;) {
+      const int64_t s = r / l.pixels, run_end = std::min(end, (s + 1) * l.pixels);
+      load_sample(s, scratch.data());
+      rows(r, run_end - r, scratch.data());
+      r = run_end;
     }
   });
+}
+
+// The statistic v as an unevaluated sum high + low of two T values (low is 0 for double). With high the
+// rounding of a mean, x - high is exact for the x near the mean (Sterbenz), so centring in T loses nothing
+// to the mean's rounding even when the mean is large against the spread (1e4 + N(0, 1) in float32).
+template <class T>
+void split(double v, T* high, T* low) {
+  *high = static_cast<T>(v);
+  *low = static_cast<T>(v - static_cast<double>(*high));
+}
+
+// Calls f(c, sg) for every channel c of sample s, sg being the index of its (sample, group) statistics
+// (walking the groups spares an integer division per channel, which showed on LayerNorm's short rows).
+template <class F>
+void for_each_channel(const NormLayout& l, int64_t s, F&& f) {
+  for (int64_t g = 0, c = 0; g < l.groups; ++g) {
+    for (const int64_t end = c + l.group_channels; c < end; ++c) f(c, s * l.groups + g);
+  }
 }
 
 }  // namespace
@@ -95,52 +118,53 @@ template <class T>
 void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var) {
   check_layout(l);
   const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
+  if (l.pixels == 0) {
+    std::fill(mean, mean + l.samples * G, 0.0);
+    std::fill(var, var + l.samples * G, 0.0);
+    return;
+  }
   const BlockPlan plan(l);
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
-  std::vector<double> block_mean(static_cast<std::size_t>(checked_mul(plan.tasks, G, "norm partials")));
-  std::vector<double> block_m2(block_mean.size());
-
-  // scratch: shift, sum(x - shift), sum((x - shift)^2), each C doubles.
-  for_each_task(plan, C, 3 * C, [&](int64_t task, double* scratch) {
-    double* shift = scratch;
-    double* s1 = scratch + C;
-    double* s2 = scratch + 2 * C;
-    const int64_t p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
-    kernel.block_sums(x + (plan.sample(task) * l.pixels + p0) * C, p1 - p0, C, shift, s1, s2);
-    // Channel c's (mean, M2) over the block's n pixels, then its group's over n * Cg values:
-    // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
-    const double n = static_cast<double>(p1 - p0);
+  auto first_row = [&](int64_t s) { return x + s * l.pixels * C; };
+  // A sample's channel sums (s1, s2, C doubles each, shifted by the sample's first row) -> its groups'
+  // mean and variance. Channel c's mean and M2 over the n pixels, then its group's over n * Cg values:
+  // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
+  auto finish_sample = [&](int64_t s, double* s1, double* s2) {
+    const T* shift = first_row(s);
+    const double n = static_cast<double>(l.pixels), inv_n = 1.0 / n;
     for (int64_t c = 0; c < C; ++c) {
-      const double channel_mean = s1[c] / n;
+      const double channel_mean = s1[c] * inv_n;  // (a division per channel showed on LayerNorm's rows)
       s2[c] = std::max(0.0, s2[c] - s1[c] * channel_mean);
-      s1[c] = shift[c] + channel_mean;
+      s1[c] = static_cast<double>(shift[c]) + channel_mean;
     }
     for (int64_t g = 0; g < G; ++g) {
       double sum = 0.0, m2 = 0.0;
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) sum += s1[c];
       const double group_mean = sum / static_cast<double>(Cg);
       for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m2 += s2[c] + n * (s1[c] - group_mean) * (s1[c] - group_mean);
-      block_mean[task * G + g] = group_mean;
-      block_m2[task * G + g] = m2;
+      mean[s * G + g] = group_mean;
+      var[s * G + g] = m2 / (n * static_cast<double>(Cg));
     }
-  });
+  };
 
-  // Chan's merge of the blocks, in block order.
+  // One block per sample (LayerNorm, small images): each task finishes its sample in its own scratch.
+  // Otherwise each task leaves its block's sums in its slot, added up below in block order.
+  const bool one_block = plan.blocks_per_sample == 1;
+  std::vector<double> block_sums(one_block ? 0 : static_cast<std::size_t>(checked_mul(plan.tasks, 2 * C, "norm partials")));
+  for_each_task(plan, C, one_block ? 2 * C : 0, [&](int64_t task, double* scratch) {
+    const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
+    double* sums = one_block ? scratch : block_sums.data() + task * 2 * C;
+    kernel.block_sums(x + (s * l.pixels + p0) * C, p1 - p0, C, first_row(s), sums, sums + C);
+    if (one_block) finish_sample(s, sums, sums + C);
+  });
+  if (one_block) return;
   for (int64_t s = 0; s < l.samples; ++s) {
-    for (int64_t g = 0; g < G; ++g) {
-      double count = 0.0, m = 0.0, m2 = 0.0;
-      for (int64_t b = 0; b < plan.blocks_per_sample; ++b) {
-        const int64_t task = s * plan.blocks_per_sample + b;
-        const double nb = static_cast<double>((plan.end_pixel(task) - plan.first_pixel(task)) * Cg);
-        const double total = count + nb;
-        const double delta = block_mean[task * G + g] - m;
-        m += delta * nb / total;
-        m2 += block_m2[task * G + g] + delta * delta * count * nb / total;
-        count = total;
-      }
-      mean[s * G + g] = m;
-      var[s * G + g] = count > 0.0 ? m2 / count : 0.0;
+    double* total = block_sums.data() + s * plan.blocks_per_sample * 2 * C;  // the sample's first block
+    for (int64_t b = 1; b < plan.blocks_per_sample; ++b) {
+      const double* block = total + b * 2 * C;
+      for (int64_t i = 0; i < 2 * C; ++i) total[i] += block[i];
     }
+    finish_sample(s, total, total + C);
   }
 }
 
@@ -148,21 +172,21 @@ template <class T>
 void norm_forward(const NormLayout& l, const T* x, const double* mean, const double* inv_std, const T* gamma,
                   const T* beta, T* y) {
   check_layout(l);
-  const int64_t C = l.channels(), Cg = l.group_channels;
-  // scratch: y[c] = (x[c] - center[c]) * scale[c] + offset[c] for the current sample, C doubles each.
-  auto load_sample = [&](int64_t s, double* center) {
-    double* scale = center + C;
-    double* offset = center + 2 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t sg = s * l.groups + c / Cg;
-      center[c] = mean[sg];
-      scale[c] = inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0);
-      offset[c] = beta ? static_cast<double>(beta[c]) : 0.0;
-    }
+  const int64_t C = l.channels();
+  // scratch: y[c] = ((x[c] - center[c]) - center_low[c]) * scale[c] + offset[c] for the current sample, in T.
+  auto load_sample = [&](int64_t s, T* center) {
+    T* center_low = center + C;
+    T* scale = center + 2 * C;
+    T* offset = center + 3 * C;
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) {
+      split(mean[sg], center + c, center_low + c);
+      scale[c] = static_cast<T>(inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0));
+      offset[c] = beta ? beta[c] : T(0);
+    });
   };
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
-  for_each_row(l, 3 * C, load_sample, [&](int64_t r, const double* center) {
-    kernel.normalize_row(x + r * C, C, center, center + C, center + 2 * C, y + r * C);
+  for_each_sample_run<T>(l, 4 * C, load_sample, [&](int64_t r, int64_t rows, const T* center) {
+    kernel.normalize_rows(x + r * C, rows, C, center, center + C, center + 2 * C, center + 3 * C, y + r * C);
   });
 }
 
@@ -184,10 +208,10 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
     const int64_t s = plan.sample(task), p0 = plan.first_pixel(task), p1 = plan.end_pixel(task);
     double* sum_dy = block_dy.data() + task * C;
     double* sum_dy_xhat = block_dy_xhat.data() + task * C;
-    for (int64_t c = 0; c < C; ++c) center[c] = mean[s * G + c / Cg];
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) { center[c] = mean[sg]; });
     const int64_t first = (s * l.pixels + p0) * C;
     kernel.gradient_sums(dy + first, x + first, p1 - p0, C, center, sum_dy, sum_dy_xhat);
-    for (int64_t c = 0; c < C; ++c) sum_dy_xhat[c] *= inv_std[s * G + c / Cg];
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) { sum_dy_xhat[c] *= inv_std[sg]; });
   });
 
   // Merge in block order: per (sample, channel) sums, then per (sample, group) means of dy*gamma and
@@ -208,40 +232,44 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
       }
     }
   }
+  // Summed over the samples in order, a sample's row at a time (a channel at a time walked LayerNorm's
+  // (samples, C) sums column by column, out of cache).
+  std::vector<double> total_dy(static_cast<std::size_t>(C), 0.0), total_dy_xhat(total_dy.size(), 0.0);
+  for (int64_t s = 0; s < l.samples; ++s) {
+    for (int64_t c = 0; c < C; ++c) total_dy[c] += sample_dy[s * C + c], total_dy_xhat[c] += sample_dy_xhat[s * C + c];
+  }
   for (int64_t c = 0; c < C; ++c) {
-    double total_dy = 0.0, total_dy_xhat = 0.0;
-    for (int64_t s = 0; s < l.samples; ++s) total_dy += sample_dy[s * C + c], total_dy_xhat += sample_dy_xhat[s * C + c];
-    if (dbeta) dbeta[c] = static_cast<T>(total_dy);
-    if (dgamma) dgamma[c] = static_cast<T>(total_dy_xhat);
+    if (dbeta) dbeta[c] = static_cast<T>(total_dy[c]);
+    if (dgamma) dgamma[c] = static_cast<T>(total_dy_xhat[c]);
   }
   std::vector<double> mean_dyg(static_cast<std::size_t>(checked_mul(l.samples, G, "norm sums")), 0.0);
   std::vector<double> mean_dyg_xhat(mean_dyg.size(), 0.0);
   const double count = static_cast<double>(l.pixels * Cg);
   if (batch_statistics && count > 0.0) {
     for (int64_t s = 0; s < l.samples; ++s) {
-      for (int64_t c = 0; c < C; ++c) {
-        mean_dyg[s * G + c / Cg] += gamma_of(c) * sample_dy[s * C + c] / count;
-        mean_dyg_xhat[s * G + c / Cg] += gamma_of(c) * sample_dy_xhat[s * C + c] / count;
-      }
+      for_each_channel(l, s, [&](int64_t c, int64_t sg) {
+        mean_dyg[sg] += gamma_of(c) * sample_dy[s * C + c] / count;
+        mean_dyg_xhat[sg] += gamma_of(c) * sample_dy_xhat[s * C + c] / count;
+      });
     }
   }
 
-  // dx pass: dx[c] = dy[c] * a[c] + (x[c] - center[c]) * b[c] + d[c], from
+  // dx pass: dx[c] = dy[c] * a[c] + ((x[c] - center[c]) - center_low[c]) * b[c] + d[c] in T, from
   // dx = inv_std * (dy*gamma - mean_g(dy*gamma) - xhat * mean_g(dy*gamma*xhat)).
-  auto load_sample = [&](int64_t s, double* a) {
-    double* b = a + C;
-    double* d = a + 2 * C;
-    double* center = a + 3 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t sg = s * G + c / Cg;
-      a[c] = inv_std[sg] * gamma_of(c);
-      b[c] = -inv_std[sg] * inv_std[sg] * mean_dyg_xhat[sg];
-      d[c] = -inv_std[sg] * mean_dyg[sg];
-      center[c] = mean[sg];
-    }
+  auto load_sample = [&](int64_t s, T* a) {
+    T* b = a + C;
+    T* d = a + 2 * C;
+    T* center = a + 3 * C;
+    T* center_low = a + 4 * C;
+    for_each_channel(l, s, [&](int64_t c, int64_t sg) {
+      a[c] = static_cast<T>(inv_std[sg] * gamma_of(c));
+      b[c] = static_cast<T>(-inv_std[sg] * inv_std[sg] * mean_dyg_xhat[sg]);
+      d[c] = static_cast<T>(-inv_std[sg] * mean_dyg[sg]);
+      split(mean[sg], center + c, center_low + c);
+    });
   };
-  for_each_row(l, 4 * C, load_sample, [&](int64_t r, const double* a) {
-    kernel.gradient_row(dy + r * C, x + r * C, C, a, a + C, a + 2 * C, a + 3 * C, dx + r * C);
+  for_each_sample_run<T>(l, 5 * C, load_sample, [&](int64_t r, int64_t rows, const T* a) {
+    kernel.gradient_rows(dy + r * C, x + r * C, rows, C, a, a + C, a + 2 * C, a + 3 * C, a + 4 * C, dx + r * C);
   });
 }
 

@@ -5,21 +5,22 @@
 // "spatial index" is (d * S[1] + h) * S[2] + w, its element offset in an image that index times C.
 //
 //   max forward       y[n, o, c] = x[n, i*, c], i* = the first tap of window(o) holding the maximum (or NaN)
-//   max backward      dx[n, i, c] = sum of dy[n, o, c] over the o whose argmax is i
+//   max backward      dx[n, i, c] = sum of dy[n, o, c] over the o whose window reads i and whose argmax is i
 //   avg forward       y[n, o, c] = sum over the taps i of window(o) of x[n, i, c], / divisor(o)
-//   avg backward      dx[n, i, c] = sum over the o whose window holds i of dy[n, o, c] / divisor(o)
+//   avg backward      dx[n, i, c] = sum over the o whose window reads i of dy[n, o, c] / divisor(o)
 //
 // Threads and tiny pools: a pass wakes a thread only for every kMinElementsPerThread elements of x and y.
 //
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
 // every y element is written once, from taps visited in window order, whatever the thread count. Backward
-// passes scatter, and two windows can share an input pixel, so threads own (image, channel block) pairs
-// instead: every dx element is only ever written by the thread that owns its image and channel, which adds
-// the contributions in increasing output order. No races, and the same bits for any thread count.
+// passes are gathers: threads split the input rows (n, d, h), and each dx element is the sum, in output
+// order, of what the few windows that read it send it (AxisCovers lists them): max pooling the dy whose
+// argmax index names it, average pooling every dy divided by its window's divisor. So dx is written once
+// and never zeroed first, there are no races, and the bits are the same for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
-#include <limits>
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,7 +34,6 @@ namespace {
 
 using std::int64_t;
 
-constexpr int64_t kChannelBlock = 16;  // channels a backward thread owns at a time: one 64-byte line of floats
 // Waking a thread team costs microseconds, milliseconds on a loaded machine: a thread gets at least this
 // many elements of x and y to read or write. Tiny pools run on one thread.
 constexpr int64_t kMinElementsPerThread = 16384;
@@ -64,17 +64,6 @@ int pass_threads(const PoolGeometry& g, int64_t items) {
   return static_cast<int>(std::min<int64_t>({num_threads(), items, worth_it}));
 }
 
-// The most input taps any window reads.
-int64_t max_window_taps(const PoolGeometry& g) {
-  int64_t taps = 1;
-  for (const AxisWindows& a : g.axes) {
-    int64_t most = 0;
-    for (int64_t o = 0; o < a.out(); ++o) most = std::max(most, a.valid_count(o));
-    taps = checked_mul(taps, most, "pool window taps");
-  }
-  return taps;
-}
-
 // One window's taps as the microkernels take them: pointers to each tap's pixel (channel 0) in window
 // order, and each tap's spatial index.
 template <class T>
@@ -90,7 +79,7 @@ class WindowTaps {
   }
   int64_t count() const { return static_cast<int64_t>(indices_.size()); }
   const T* const* sources() const { return sources_.data(); }
-  int64_t spatial_index(int64_t ordinal) const { return indices_[ordinal]; }
+  const int64_t* spatial_indices() const { return indices_.data(); }
 
  private:
   std::vector<const T*> sources_;
@@ -118,22 +107,6 @@ void for_each_output_pixel(const PoolGeometry& g, Pixel&& pixel) {
       for (int64_t ow = 0; ow < out[2]; ++ow) {
         pixel(n, std::array<int64_t, 3>{row / out[1] % out[0], row % out[1], ow}, (row * out[2] + ow) * g.channels);
       }
-    }
-  });
-}
-
-// Backward passes: threads own (image, channel block) pairs; block(n, c0, c1) zeroes and fills dx for
-// image n, channels [c0, c1).
-template <class Block>
-void for_each_image_channel_block(const PoolGeometry& g, Block&& block) {
-  const int64_t blocks_per_image = ceil_div(g.channels, kChannelBlock);
-  const int64_t items = g.batch * blocks_per_image;
-  if (items == 0) return;
-  const int threads = pass_threads(g, items);
-  run_parallel(threads, [&](int tid, int team) {
-    for (int64_t item = share_start(items, tid, team); item < share_start(items, tid + 1, team); ++item) {
-      const int64_t c0 = item % blocks_per_image * kChannelBlock;
-      block(item / blocks_per_image, c0, std::min(g.channels, c0 + kChannelBlock));
     }
   });
 }
@@ -167,6 +140,94 @@ void check_axis(const AxisWindows& a, int64_t in, int axis) {
   }
 }
 
+// For each input index of one axis, the output indices whose windows read it, in increasing order: the
+// inverse of AxisWindows, which the backward gathers walk.
+class AxisCovers {
+ public:
+  AxisCovers(const AxisWindows& a, int64_t in) : first_(static_cast<std::size_t>(in) + 1, 0) {
+    for (int64_t o = 0; o < a.out(); ++o) {
+      for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) ++first_[i + 1];
+    }
+    for (int64_t i = 0; i < in; ++i) first_[i + 1] += first_[i];
+    outs_.resize(static_cast<std::size_t>(first_[in]));
+    std::vector<int64_t> next(first_.begin(), first_.end() - 1);
+    for (int64_t o = 0; o < a.out(); ++o) {
+      for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) outs_[next[i]++] = o;
+    }
+  }
+
+  struct Range {
+    const int64_t *first, *last;
+    const int64_t* begin() const { return first; }
+    const int64_t* end() const { return last; }
+  };
+  Range of(int64_t i) const { return {outs_.data() + first_[i], outs_.data() + first_[i + 1]}; }
+
+ private:
+  std::vector<int64_t> first_, outs_;
+};
+
+// Backward gathers: threads split the input rows (n, d, h). Each thread makes its own visitor with
+// make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the thread's share,
+// in order, with the spatial indices of the output pixels whose windows read that pixel, in output order,
+// and returns a count. Returns the sum of the counts.
+template <class MakeVisitor>
+int64_t for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) {
+  const std::array<int64_t, 3> out = out_extent(g);
+  const std::array<AxisCovers, 3> covers{AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]),
+                                         AxisCovers(g.axes[2], g.in[2])};
+  const int64_t rows = g.batch * g.in[0] * g.in[1];
+  std::atomic<int64_t> total{0};
+  if (rows == 0) return 0;
+  run_parallel(pass_threads(g, rows), [&](int tid, int team) {
+    auto visit = make_visitor();
+    std::vector<int64_t> output_rows;  // the output rows (od, oh) whose windows read this row, as od * O1 + oh
+    std::vector<int64_t> outputs;
+    int64_t count = 0;
+    for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
+      const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
+      output_rows.clear();
+      for (const int64_t od : covers[0].of(d)) {
+        for (const int64_t oh : covers[1].of(h)) output_rows.push_back(od * out[1] + oh);
+      }
+      for (int64_t w = 0; w < g.in[2]; ++w) {
+        outputs.clear();
+        for (const int64_t output_row : output_rows) {
+          for (const int64_t ow : covers[2].of(w)) outputs.push_back(output_row * out[2] + ow);
+        }
+        count += visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
+      }
+    }
+    total += count;
+  });
+  return total.load();
+}
+
+bool is_tap(const AxisWindows& a, int64_t o, int64_t i) {
+  return i >= a.begin[o] && i < a.end[o] && (i - a.begin[o]) % a.step == 0;
+}
+
+// Throws std::invalid_argument naming the first index (in output order) that is not a tap of its window.
+[[noreturn]] void throw_first_index_outside_window(const PoolGeometry& g, const int64_t* indices) {
+  const std::array<int64_t, 3> out = out_extent(g);
+  const int64_t in_pixels = pixels(g.in, "pool input size");
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
+      for (int64_t k = 0; k < g.channels; ++k) {
+        const int64_t i = indices[n * pixels(out, "pool output size") * g.channels + offset + k];
+        const bool inside = i >= 0 && i < in_pixels && is_tap(g.axes[0], o[0], i / (g.in[1] * g.in[2])) &&
+                            is_tap(g.axes[1], o[1], i / g.in[2] % g.in[1]) && is_tap(g.axes[2], o[2], i % g.in[2]);
+        if (!inside) {
+          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " (image " +
+                                      std::to_string(n) + ", channel " + std::to_string(k) +
+                                      ") is not a position its window reads; pass the indices max_pool returned");
+        }
+      }
+    });
+  }
+  throw std::logic_error("max_pool_backward: gathered fewer indices than the output holds, yet all are valid");
+}
+
 }  // namespace
 
 void check_pool_geometry(const PoolGeometry& g) {
@@ -182,46 +243,37 @@ void check_pool_geometry(const PoolGeometry& g) {
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices) {
   check_pool_geometry(g);
-  using Ordinal = TapOrdinal<T>;
-  if (max_window_taps(g) > std::numeric_limits<Ordinal>::max()) {
-    throw std::length_error("max_pool: a window of " + std::to_string(max_window_taps(g)) +
-                            " taps is more than this dtype's argmax tracking supports");
-  }
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const int64_t c = g.channels, image = pixels(g.in, "pool input size") * c;
   for_each_output_pixel(g, [&](int64_t n, const std::array<int64_t, 3>& o, int64_t offset) {
     thread_local WindowTaps<T> window;
-    thread_local std::vector<Ordinal> ordinals;  // the argmax of each channel, as a tap ordinal
     window.list(g, o, x + n * image);
-    ordinals.resize(c);
-    ukernel.max(c, window.count(), window.sources(), y + offset, ordinals.data());
-    if (indices) {
-      for (int64_t k = 0; k < c; ++k) indices[offset + k] = window.spatial_index(ordinals[k]);
-    }
+    ukernel.max(c, window.count(), window.sources(), window.spatial_indices(), y + offset,
+                indices ? indices + offset : nullptr);
   });
 }
 
 template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   check_pool_geometry(g);
-  const int64_t c = g.channels, in_pixels = pixels(g.in, "pool input size");
+  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
+  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
   const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  for_each_image_channel_block(g, [&](int64_t n, int64_t c0, int64_t c1) {
-    T* dxn = dx + n * in_pixels * c;
-    for (int64_t i = 0; i < in_pixels; ++i) std::fill(dxn + i * c + c0, dxn + i * c + c1, T(0));
-    const T* dyn = dy + n * out_image;
-    const int64_t* indices_n = indices + n * out_image;
-    for (int64_t offset = 0; offset < out_image; offset += c) {
-      for (int64_t k = c0; k < c1; ++k) {
-        const int64_t i = indices_n[offset + k];
-        if (i < 0 || i >= in_pixels) {
-          throw std::invalid_argument("max_pool_backward: index " + std::to_string(i) + " is outside the input's " +
-                                      std::to_string(in_pixels) + " spatial positions");
-        }
-        dxn[i * c + k] += dyn[offset + k];
+  const int64_t matches = for_each_input_pixel(g, [&] {
+    return [&, grads = std::vector<const T*>(), argmaxes = std::vector<const int64_t*>()](
+               int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
+      grads.clear();
+      argmaxes.clear();
+      for (const int64_t o : outputs) {
+        grads.push_back(dy + n * out_image + o * c);
+        argmaxes.push_back(indices + n * out_image + o * c);
       }
-    }
+      return ukernel.max_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), argmaxes.data(), spatial,
+                                dx + n * in_image + spatial * c);
+    };
   });
+  // Each output element's index names one tap of its window, so it matched exactly once; otherwise report it.
+  if (matches != g.batch * out_image) throw_first_index_outside_window(g, indices);
 }
 
 template <class T>
@@ -243,18 +295,23 @@ template <class T>
 void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_include_pad) {
   check_pool_geometry(g);
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
-  const int64_t c = g.channels, in_pixels = pixels(g.in, "pool input size");
+  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
   const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  for_each_image_channel_block(g, [&](int64_t n, int64_t c0, int64_t c1) {
-    T* dxn = dx + n * in_pixels * c;
-    for (int64_t i = 0; i < in_pixels; ++i) std::fill(dxn + i * c + c0, dxn + i * c + c1, T(0));
-    const T* dyn = dy + n * out_image;
-    T share[kChannelBlock];
-    for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t offset) {
-      const T count = static_cast<T>(divisor(g, o, count_include_pad));
-      for (int64_t k = c0; k < c1; ++k) share[k - c0] = dyn[offset + k] / count;
-      for_each_tap(g, o, [&](int64_t i) { ukernel.add(c1 - c0, share, dxn + i * c + c0); });
-    });
+  std::vector<T> divisors;  // per output pixel (its spatial index), what its window's sum is divided by
+  divisors.reserve(static_cast<std::size_t>(out_image / c));
+  for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t) {
+    divisors.push_back(static_cast<T>(divisor(g, o, count_include_pad)));
+  });
+  for_each_input_pixel(g, [&] {
+    return [&, grads = std::vector<const T*>(), window_divisors = std::vector<T>()](
+               int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
+      grads.clear();
+      window_divisors.clear();
+      for (const int64_t o : outputs) grads.push_back(dy + n * out_image + o * c), window_divisors.push_back(divisors[o]);
+      ukernel.avg_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), window_divisors.data(),
+                         dx + n * in_image + spatial * c);
+      return int64_t{0};
+    };
   });
 }
 

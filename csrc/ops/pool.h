@@ -40,7 +40,8 @@ void check_pool_geometry(const PoolGeometry& g);
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, std::int64_t* indices);
 
-// dx (overwritten) = dy scattered to the argmax positions in `indices`.
+// dx (overwritten) = dy scattered to the argmax positions in `indices`. Throws std::invalid_argument, naming
+// it, if an index is not a position its window reads (indices must come from max_pool_forward).
 template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const std::int64_t* indices, T* dx);
 

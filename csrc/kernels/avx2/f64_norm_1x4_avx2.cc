@@ -1,5 +1,5 @@
-#include "kernels/norm_rows.h"
+#include "kernels/avx2/norm_columns_avx2.h"
 
 namespace convkit {
-const NormUkernel<double> f64_norm_1x4_avx2 = norm_rows::kernel<Isa::avx2_fma, double>("f64-norm-1x4-avx2");
+const NormUkernel<double> f64_norm_1x4_avx2 = avx2::norm_kernel<double>("f64-norm-1x4-avx2");
 }  // namespace convkit

@@ -1,5 +1,7 @@
 // AVX2 pooling kernels: one vector of channels at a time stays in registers across all the window's taps
 // and is stored once; the channel tail runs the same code with masked loads and stores.
+#include <cstdint>
+
 #include "kernels/avx2/simd_avx2.h"
 #include "kernels/pool_ukernel.h"
 
@@ -9,8 +11,9 @@ namespace {
 using avx2::F32x8;
 using avx2::F64x4;
 
-// What max pooling needs beyond simd_avx2.h: the take mask, the value select, and the ordinals, which are
-// as wide as the values (TapOrdinal), so that one mask selects both.
+// What max pooling needs beyond simd_avx2.h: the take mask, the value select, and the argmax's spatial
+// index per lane, tracked as int64 (the API's index type) in S::lanes / 4 vectors, so that nothing maps
+// ordinals to indices afterwards (a gather per vector cost more than the whole max).
 template <class S>
 struct MaxLanes;
 
@@ -20,10 +23,10 @@ struct MaxLanes<F32x8> {
     return _mm256_and_ps(_mm256_cmp_ps(v, b, _CMP_NLE_UQ), _mm256_cmp_ps(b, b, _CMP_ORD_Q));
   }
   static __m256 select(__m256 take, __m256 v, __m256 b) { return _mm256_blendv_ps(b, v, take); }
-  static __m256i bits(__m256 mask) { return _mm256_castps_si256(mask); }
-  static __m256i ordinals(std::int32_t tap) { return _mm256_set1_epi32(tap); }
-  static void store_ordinals(std::int32_t* p, __m256i mask, __m256i o) {
-    _mm256_maskstore_epi32(reinterpret_cast<int*>(p), mask, o);
+  static void select_index(__m256 take, std::int64_t tap_index, __m256i* index) {
+    const __m256i t = _mm256_set1_epi64x(tap_index), bits = _mm256_castps_si256(take);
+    index[0] = _mm256_blendv_epi8(index[0], t, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bits)));
+    index[1] = _mm256_blendv_epi8(index[1], t, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bits, 1)));
   }
 };
 
@@ -33,33 +36,44 @@ struct MaxLanes<F64x4> {
     return _mm256_and_pd(_mm256_cmp_pd(v, b, _CMP_NLE_UQ), _mm256_cmp_pd(b, b, _CMP_ORD_Q));
   }
   static __m256d select(__m256d take, __m256d v, __m256d b) { return _mm256_blendv_pd(b, v, take); }
-  static __m256i bits(__m256d mask) { return _mm256_castpd_si256(mask); }
-  static __m256i ordinals(std::int64_t tap) { return _mm256_set1_epi64x(tap); }
-  static void store_ordinals(std::int64_t* p, __m256i mask, __m256i o) {
-    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), mask, o);
+  static void select_index(__m256d take, std::int64_t tap_index, __m256i* index) {
+    index[0] = _mm256_blendv_epi8(index[0], _mm256_set1_epi64x(tap_index), _mm256_castpd_si256(take));
   }
 };
 
-template <class V>
-struct MaxAndOrdinal {
-  V best;
-  __m256i ordinal;
-};
+template <class S>
+constexpr int kIndexVectors = S::lanes / 4;
 
-// The maximum and its tap ordinal over the taps, for the vector of channels at k; load(p) reads a vector.
+// The maximum over the taps for the vector of channels at k (load(p) reads a vector); with index, also the
+// spatial index of the winning tap, stored to index (the first `lanes` lanes).
 template <class S, class Load>
-MaxAndOrdinal<typename S::V> max_of_taps(std::int64_t taps, const typename S::T* const* src, std::int64_t k,
-                                               Load load) {
+typename S::V max_of_taps(std::int64_t taps, const typename S::T* const* src, const std::int64_t* tap_index,
+                          std::int64_t k, Load load, std::int64_t* index, std::int64_t lanes) {
   using L = MaxLanes<S>;
   typename S::V best = load(src[0] + k);
-  __m256i ordinal = _mm256_setzero_si256();
-  for (TapOrdinal<typename S::T> t = 1; t < taps; ++t) {
+  if (!index) {
+    for (std::int64_t t = 1; t < taps; ++t) {
+      const typename S::V v = load(src[t] + k);
+      best = L::select(L::take(v, best), v, best);
+    }
+    return best;
+  }
+  __m256i winner[kIndexVectors<S>];
+  for (__m256i& w : winner) w = _mm256_set1_epi64x(tap_index[0]);
+  for (std::int64_t t = 1; t < taps; ++t) {
     const typename S::V v = load(src[t] + k);
     const typename S::V take = L::take(v, best);
     best = L::select(take, v, best);
-    ordinal = _mm256_blendv_epi8(ordinal, L::ordinals(t), L::bits(take));
+    L::select_index(take, tap_index[t], winner);
   }
-  return {best, ordinal};
+  if (lanes == S::lanes) {
+    for (int i = 0; i < kIndexVectors<S>; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(index) + i, winner[i]);
+  } else {  // the channel tail (masked stores are slow on AMD cores)
+    alignas(32) std::int64_t all[S::lanes];
+    for (int i = 0; i < kIndexVectors<S>; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(all) + i, winner[i]);
+    for (std::int64_t i = 0; i < lanes; ++i) index[i] = all[i];
+  }
+  return best;
 }
 
 template <class S, class Load>
@@ -70,19 +84,17 @@ typename S::V sum_of_taps(std::int64_t taps, const typename S::T* const* src, st
 }
 
 template <class S>
-void max_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src, typename S::T* best,
-                TapOrdinal<typename S::T>* ordinal) noexcept {
+void max_window(std::int64_t channels, std::int64_t taps, const typename S::T* const* src,
+                const std::int64_t* tap_index, typename S::T* best, std::int64_t* index) noexcept {
   std::int64_t k = 0;
   for (; k + S::lanes <= channels; k += S::lanes) {
-    const auto [b, o] = max_of_taps<S>(taps, src, k, [](const typename S::T* p) { return S::load(p); });
-    S::store(best + k, b);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ordinal + k), o);
+    S::store(best + k, max_of_taps<S>(taps, src, tap_index, k, [](const typename S::T* p) { return S::load(p); },
+                                      index ? index + k : nullptr, S::lanes));
   }
   if (k < channels) {
     const typename S::Mask m = S::first_lanes(channels - k);
-    const auto [b, o] = max_of_taps<S>(taps, src, k, [m](const typename S::T* p) { return S::load(p, m); });
-    S::store(best + k, m, b);
-    MaxLanes<S>::store_ordinals(ordinal + k, m, o);
+    S::store(best + k, m, max_of_taps<S>(taps, src, tap_index, k, [m](const typename S::T* p) { return S::load(p, m); },
+                                         index ? index + k : nullptr, channels - k));
   }
 }
 
@@ -99,19 +111,82 @@ void sum_window(std::int64_t channels, std::int64_t taps, const typename S::T* c
   }
 }
 
+inline __m256 divide(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
+inline __m256d divide(__m256d a, __m256d b) { return _mm256_div_pd(a, b); }
+
 template <class S>
-void add_values(std::int64_t channels, const typename S::T* x, typename S::T* dst) noexcept {
+void avg_gather(std::int64_t channels, std::int64_t windows, const typename S::T* const* dy,
+                const typename S::T* divisor, typename S::T* dx) noexcept {
   std::int64_t k = 0;
-  for (; k + S::lanes <= channels; k += S::lanes) S::store(dst + k, S::add(S::load(dst + k), S::load(x + k)));
-  if (k < channels) {
-    const typename S::Mask m = S::first_lanes(channels - k);
-    S::store(dst + k, m, S::add(S::load(dst + k, m), S::load(x + k, m)));
+  for (; k + S::lanes <= channels; k += S::lanes) {
+    typename S::V sum = S::zero();
+    for (std::int64_t t = 0; t < windows; ++t) sum = S::add(sum, divide(S::load(dy[t] + k), S::broadcast(divisor + t)));
+    S::store(dx + k, sum);
   }
+  for (; k < channels; ++k) {  // the channels that do not fill a vector (masked stores are slow on AMD cores)
+    typename S::T sum = 0;
+    for (std::int64_t t = 0; t < windows; ++t) sum += dy[t][k] / divisor[t];
+    dx[k] = sum;
+  }
+}
+
+// Which of a vector of channels' int64 argmax indices equal `spatial`, as a mask of the values' lanes. The
+// caller counts the matches by adding the masks (a match is -1 in each of its 32-bit lanes) into an integer
+// vector, negated at the end.
+inline __m256 match_indices(const std::int64_t* index, __m256i spatial, F32x8) {
+  const __m256i low = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial);
+  const __m256i high = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 4)), spatial);
+  // The low 32 bits of each 64-bit mask, in channel order: the shuffle interleaves the halves per 128-bit lane.
+  const __m256 packed = _mm256_shuffle_ps(_mm256_castsi256_ps(low), _mm256_castsi256_ps(high), _MM_SHUFFLE(2, 0, 2, 0));
+  return _mm256_castsi256_ps(_mm256_permute4x64_epi64(_mm256_castps_si256(packed), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+inline __m256d match_indices(const std::int64_t* index, __m256i spatial, F64x4) {
+  return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial));
+}
+
+inline __m256 masked(__m256 mask, __m256 v) { return _mm256_and_ps(mask, v); }
+inline __m256d masked(__m256d mask, __m256d v) { return _mm256_and_pd(mask, v); }
+inline __m256i bits(__m256 v) { return _mm256_castps_si256(v); }
+inline __m256i bits(__m256d v) { return _mm256_castpd_si256(v); }
+
+template <class S>
+std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const typename S::T* const* dy,
+                        const std::int64_t* const* index, std::int64_t spatial_index, typename S::T* dx) noexcept {
+  using T = typename S::T;
+  const __m256i spatial = _mm256_set1_epi64x(spatial_index);
+  __m256i counts = _mm256_setzero_si256();  // minus the matches, per 32-bit lane (S::lanes of them used)
+  std::int64_t k = 0;
+  for (; k + S::lanes <= channels; k += S::lanes) {
+    typename S::V sum = S::zero();
+    for (std::int64_t t = 0; t < windows; ++t) {
+      const typename S::V hit = match_indices(index[t] + k, spatial, S());
+      sum = S::add(sum, masked(hit, S::load(dy[t] + k)));
+      counts = _mm256_add_epi32(counts, bits(hit));
+    }
+    S::store(dx + k, sum);
+  }
+  alignas(32) std::int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), counts);
+  std::int64_t matches = 0;
+  for (std::int32_t lane : lanes) matches -= lane;
+  if constexpr (S::lanes == 4) matches /= 2;  // a 64-bit mask is two 32-bit -1s
+  for (; k < channels; ++k) {  // the channels that do not fill a vector
+    T sum = T(0);
+    for (std::int64_t t = 0; t < windows; ++t) {
+      const bool hit = index[t][k] == spatial_index;
+      sum += hit ? dy[t][k] : T(0);
+      matches += hit;
+    }
+    dx[k] = sum;
+  }
+  return matches;
 }
 
 template <class S>
 PoolUkernel<typename S::T> avx2_kernel(const char* name) {
-  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &add_values<S>};
+  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &avg_gather<S>,
+          &max_gather<S>};
 }
 
 }  // namespace

@@ -8,35 +8,58 @@ namespace convkit {
 namespace {
 
 template <class T>
-void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* best,
-                TapOrdinal<T>* ordinal) noexcept {
+void max_window(std::int64_t channels, std::int64_t taps, const T* const* src, const std::int64_t* tap_index,
+                T* best, std::int64_t* index) noexcept {
   std::copy(src[0], src[0] + channels, best);
-  std::fill(ordinal, ordinal + channels, TapOrdinal<T>(0));
-  for (TapOrdinal<T> t = 1; t < taps; ++t) {
+  if (index) std::fill(index, index + channels, std::int64_t(0));  // tap ordinals until the end
+  for (std::int64_t t = 1; t < taps; ++t) {
     for (std::int64_t k = 0; k < channels; ++k) {
       // !(v <= b) holds for a larger or NaN v; b == b fails for a NaN b. Branch-free selects.
       const T v = src[t][k], b = best[k];
       const bool take = !(v <= b) && b == b;
       best[k] = take ? v : b;
-      ordinal[k] = take ? t : ordinal[k];
+      if (index) index[k] = take ? t : index[k];
     }
+  }
+  if (index) {
+    for (std::int64_t k = 0; k < channels; ++k) index[k] = tap_index[index[k]];
   }
 }
 
 template <class T>
-void add_values(std::int64_t channels, const T* x, T* dst) noexcept {
-  for (std::int64_t k = 0; k < channels; ++k) dst[k] += x[k];
+void avg_gather(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor, T* dx) noexcept {
+  std::fill(dx, dx + channels, T(0));
+  for (std::int64_t t = 0; t < windows; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) dx[k] += dy[t][k] / divisor[t];
+  }
 }
 
 template <class T>
 void sum_window(std::int64_t channels, std::int64_t taps, const T* const* src, T* sum) noexcept {
   std::copy(src[0], src[0] + channels, sum);
-  for (std::int64_t t = 1; t < taps; ++t) add_values(channels, src[t], sum);
+  for (std::int64_t t = 1; t < taps; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) sum[k] += src[t][k];
+  }
+}
+
+template <class T>
+std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* const* dy,
+                        const std::int64_t* const* index, std::int64_t spatial_index, T* dx) noexcept {
+  std::fill(dx, dx + channels, T(0));
+  std::int64_t matches = 0;
+  for (std::int64_t t = 0; t < windows; ++t) {
+    for (std::int64_t k = 0; k < channels; ++k) {
+      const bool hit = index[t][k] == spatial_index;
+      dx[k] += hit ? dy[t][k] : T(0);
+      matches += hit;
+    }
+  }
+  return matches;
 }
 
 template <class T>
 constexpr PoolUkernel<T> reference_kernel(const char* name) {
-  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &add_values<T>};
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_gather<T>};
 }
 
 }  // namespace
