@@ -37,7 +37,9 @@ class LayerScale(Layer):
     def backward(self, dy):
         (x,) = self.saved()
         if self.gamma.trainable:
-            dgamma = np.einsum("...c,...c->c", dy, x, dtype=np.float64)  # a long sum: accumulate in float64
+            channels = x.shape[-1]
+            dgamma = np.einsum("ic,ic->c", dy.reshape(-1, channels), x.reshape(-1, channels),
+                               dtype=np.float64)  # a long sum: accumulate in float64
             self.accumulate(self.gamma, dgamma.astype(self.gamma.value.dtype))
         return dy * self.gamma.value
 
