@@ -77,6 +77,17 @@ def load_dataset(spec: Sequence[str], *, seed: int = 0, image_size: Optional[tup
     return Dataset(name, _as_float_images(x_train), y_train, _as_float_images(x_test), y_test)
 
 
+def standardized(dataset: Dataset) -> Dataset:
+    """The dataset with every image standardised per channel by the training images' mean and spread.
+
+    Fitted on x_train only, so `convkit evaluate` rebuilds exactly the same transform from the same data."""
+    from .preprocessing import ChannelStandardization
+
+    scaler = ChannelStandardization().fit(dataset.x_train)
+    return dataclasses.replace(dataset, x_train=scaler.transform(dataset.x_train).astype(np.float32),
+                               x_test=scaler.transform(dataset.x_test).astype(np.float32))
+
+
 def _parse_shape(text: str) -> tuple:
     try:
         shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
@@ -146,7 +157,7 @@ def _augmentation(dataset: Dataset):
 
 def cmd_train(args) -> int:
     import convkit
-    from . import callbacks, optim, plotting, random as ck_random, saving
+    from . import callbacks, initializers, optim, plotting, random as ck_random, saving
 
     if args.threads:
         convkit.set_num_threads(args.threads)
@@ -155,8 +166,9 @@ def cmd_train(args) -> int:
         for key in ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option"):
             setattr(args, key, resume_state["args"][key])
     ck_random.seed(args.seed)
+    initializers.set_seed(args.seed)
     print(f"convkit {__version__}: {convkit.get_num_threads()} threads", flush=True)
-    dataset = load_dataset(args.data, seed=args.seed)
+    dataset = standardized(load_dataset(args.data, seed=args.seed))
     print(f"data: {dataset.name}, {len(dataset.x_train)} training and {len(dataset.x_test)} test images of "
           f"shape {dataset.input_shape}, {dataset.classes} classes", flush=True)
 
@@ -225,7 +237,7 @@ def cmd_evaluate(args) -> int:
     import convkit
 
     model = convkit.load_model(args.checkpoint)
-    dataset = load_dataset(args.data, seed=args.seed)
+    dataset = standardized(load_dataset(args.data, seed=args.seed))
     model.compile(optimizer="sgd", loss="softmax_cross_entropy", metrics=["accuracy"])
     result = model.evaluate(dataset.x_test, dataset.y_test, batch_size=args.batch_size)
     predictions = np.argmax(model.predict(dataset.x_test, batch_size=args.batch_size), axis=-1)
@@ -282,12 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model-option", type=_parse_option, action="append", default=[], metavar="KEY=VALUE",
                        help="an option of the model function, e.g. alpha=0.25 (repeatable)")
     train.add_argument("--data", nargs="+", default=["digits"], metavar="NAME [DIR]", help=data_help)
-    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=0.05)
+    train.add_argument("--lr", type=float, default=0.02)
     train.add_argument("--momentum", type=float, default=0.9)
     train.add_argument("--nesterov", action="store_true")
-    train.add_argument("--weight-decay", type=float, default=5e-4, help="L2 on kernels (not on biases and norms)")
+    train.add_argument("--weight-decay", type=float, default=1e-3, help="L2 on kernels (not on biases and norms)")
     train.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     train.add_argument("--augment", action="store_true", help="random shifts/rotations (digits) or flips/crops")
     train.add_argument("--seed", type=int, default=0)
