@@ -90,7 +90,7 @@ def standardized(dataset: Dataset) -> Dataset:
 
 def _parse_shape(text: str) -> tuple:
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        shape = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a shape like 224,224,3, got {text!r}") from None
     if not shape or any(v < 1 for v in shape):

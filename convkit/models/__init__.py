@@ -66,6 +66,10 @@ def get(name: str, **kwargs):
     """Build the zoo model called `name` with the given options (input_shape=, classes=, ...)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(available())}")
+    shape = kwargs.get("input_shape")
+    if shape is not None and (not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+        raise ValueError(f"input_shape must be (height, width, channels) with positive ints, got {shape!r}")
     return MODELS[name](**kwargs)
 
 
