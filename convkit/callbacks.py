@@ -214,3 +214,32 @@ class LearningRateScheduler(Callback):
             current = _monitored(logs, self.schedule.monitor, "LearningRateScheduler")
             if current is not None:
                 self._set(epoch + 1, self.schedule.step(current))
+
+
+class RunCheckpoint(Callback):
+    """Saves everything a run needs to resume bit-identically, at the end of every epoch, atomically: weights and
+    state, the optimizer's state, and as metadata the number of epochs done, the history so far, `run_args`
+    (how the run was started), the schedule's state and convkit.random's global state.
+
+    Put it after a LearningRateScheduler in the callback list, so the saved optimizer carries the next
+    epoch's learning rate. Resume with convkit.saving.read_metadata(path)["training"] and fit(initial_epoch=...).
+    """
+
+    def __init__(self, filepath: Union[str, os.PathLike], run_args: Dict, schedule: Optional[Schedule] = None,
+                 history: Optional[Dict[str, List[float]]] = None) -> None:
+        self.filepath = os.fspath(filepath)
+        self.run_args = dict(run_args)
+        self.schedule = schedule
+        self.history: Dict[str, List[float]] = {k: list(v) for k, v in (history or {}).items()}
+        self.epochs_done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        from . import random
+
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.epochs_done = epoch + 1
+        training = {"epoch": epoch + 1, "history": self.history, "args": self.run_args,
+                    "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+                    "random": random.get_state()}
+        self.model.save(self.filepath, optimizer=self.model.optimizer, metadata={"training": training})

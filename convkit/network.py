@@ -138,10 +138,11 @@ class Network(TrainingMixin):
             print_fn(text)
         return text
 
-    def save(self, path, optimizer=None) -> None:
-        """Architecture, weights, state and optimizer.state_dict() in one file (convkit.saving)."""
+    def save(self, path, optimizer=None, metadata: Optional[dict] = None) -> None:
+        """Architecture, weights, state, optimizer.state_dict() and a JSON-ready metadata dict in one file
+        (convkit.saving)."""
         from .saving import save_model
-        save_model(self, path, optimizer)
+        save_model(self, path, optimizer, metadata)
 
     def save_weights(self, path) -> None:
         from .saving import save_weights

@@ -6,6 +6,8 @@ Members:
     weights/<name>.npy       every parameter and state array, by its stable name ('conv2d_1/kernel')
     optimizer.json           the scalars of optimizer.state_dict(), if an optimizer was given
     optimizer/<key>.npy      its arrays
+    metadata.json            any JSON-ready dict the caller adds (the `convkit train` run state: epoch, history,
+                             schedule and random-generator states, for resuming)
 
 Writes are atomic: a temporary file in the target's directory, fsync, then os.replace.
 """
@@ -23,6 +25,7 @@ import numpy as np
 FORMAT_VERSION = 1
 ARCHITECTURE = "architecture.json"
 OPTIMIZER_SCALARS = "optimizer.json"
+METADATA = "metadata.json"
 
 
 def _write_array(archive: zipfile.ZipFile, member: str, array: np.ndarray) -> None:
@@ -31,7 +34,7 @@ def _write_array(archive: zipfile.ZipFile, member: str, array: np.ndarray) -> No
     archive.writestr(member, buffer.getvalue())
 
 
-def _write(path, network, optimizer, with_architecture: bool) -> None:
+def _write(path, network, optimizer, with_architecture: bool, metadata: Optional[dict] = None) -> None:
     path = os.fspath(path)
     arrays = {f"weights/{p.name}.npy": p.value for p in network.parameters()}
     texts = {}
@@ -48,6 +51,12 @@ def _write(path, network, optimizer, with_architecture: bool) -> None:
             else:
                 raise TypeError(f"optimizer.state_dict()[{key!r}] must be an ndarray, float or int, got {value!r}")
         texts[OPTIMIZER_SCALARS] = json.dumps(scalars)
+    if metadata is not None:
+        try:
+            texts[METADATA] = json.dumps(metadata)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"metadata must be JSON-ready (dicts, lists, str, numbers), got {metadata!r}: {error}") \
+                from None
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=".convkit-", suffix=".tmp", dir=directory)
     try:
@@ -115,9 +124,10 @@ class _Checkpoint:
         optimizer.load_state_dict({**scalars, **self.arrays("optimizer/")})
 
 
-def save_model(network, path, optimizer=None) -> None:
-    """Architecture, weights and state, and optimizer.state_dict() when given, in one file at path."""
-    _write(path, network, optimizer, with_architecture=True)
+def save_model(network, path, optimizer=None, metadata: Optional[dict] = None) -> None:
+    """Architecture, weights and state, optimizer.state_dict() and a JSON-ready metadata dict when given, in one
+    file at path."""
+    _write(path, network, optimizer, with_architecture=True, metadata=metadata)
 
 
 def load_model(path, optimizer=None):
@@ -150,3 +160,14 @@ def load_weights(network, path) -> None:
     """Assign the arrays of a save_weights / save file to network.parameters(), in order, shapes checked
     (names may differ: the same architecture built twice in one process gets new layer names)."""
     _Checkpoint(path).restore_weights(network, by_name=False)
+
+
+def read_metadata(path) -> dict:
+    """The metadata dict saved with save_model(..., metadata=...), or {} when there is none."""
+    return _Checkpoint(path).text(METADATA) or {}
+
+
+def load_optimizer_state(path, optimizer) -> None:
+    """Restore the optimizer state saved at path into `optimizer`, already bound to the loaded model's
+    parameters (load_model first, then compile or bind the optimizer, then this)."""
+    _Checkpoint(path).restore_optimizer(optimizer)

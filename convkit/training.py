@@ -21,6 +21,8 @@ from ._validate import check_positive_int, check_real
 from .callbacks import Callback
 from .progress import ProgressBar
 
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
 
 class History(Callback):
     """What `fit` returns: `history[name]` is the per-epoch list of each log entry ('loss', metrics, 'val_*',
@@ -195,15 +197,20 @@ class TrainingMixin:
         return mean.astype(first.dtype), (m2 / mc_samples).astype(first.dtype)
 
     def _train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
-                     callbacks: List[Callback], bar: Optional[ProgressBar],
-                     ctrl_c: "_CtrlCAfterBatch") -> Tuple[Dict[str, float], int]:
+                     callbacks: List[Callback], bar: Optional[ProgressBar], ctrl_c: "_CtrlCAfterBatch",
+                     augment: Optional[Augment], seed_words: Tuple[int, ...]) -> Tuple[Dict[str, float], int]:
         """One pass over the samples in `order`, in mini-batches. Returns the logs averaged over the batches
-        run (weighted by batch size) and how many ran: all, unless a callback stopped training or Ctrl-C came."""
+        run (weighted by batch size) and how many ran: all, unless a callback stopped training or Ctrl-C came.
+        Batch b is augmented with a generator seeded by (*seed_words, b): the same batch whatever happened
+        before it, which is what makes a resumed run replay an interrupted one exactly."""
         totals: Dict[str, float] = {}
         samples = batches = 0
         for start in _batches(len(order), batch_size):
             index = order[start:start + batch_size]
-            batch_logs = self.train_on_batch(x[index], y[index])
+            xb = x[index]
+            if augment is not None:
+                xb = augment(xb, np.random.default_rng([*seed_words, batches]))
+            batch_logs = self.train_on_batch(xb, y[index])
             samples += len(index)
             for key, value in batch_logs.items():
                 totals[key] = totals.get(key, 0.0) + value * len(index)
@@ -218,12 +225,16 @@ class TrainingMixin:
 
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, validation_data: Optional[Tuple[Any, Any]] = None,
             validation_split: float = 0.0, shuffle: bool = True, callbacks: Optional[Sequence[Callback]] = None,
-            verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0) -> History:
+            verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0,
+            augment: Optional[Augment] = None) -> History:
         """Trains for `epochs` epochs (from `initial_epoch`, for resuming) of mini-batches of x, y.
 
         validation_split: the last fraction of the samples (taken before shuffling) is held out for validation,
         unless validation_data=(x_val, y_val) is given. shuffle reorders the training samples every epoch with
-        a generator seeded by `seed`. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (on
+        a generator seeded by (seed, epoch), so that any epoch's order can be replayed (resuming with
+        initial_epoch=k continues exactly as the uninterrupted run; seed=None draws one seed per fit).
+        augment(batch, rng) -> batch (e.g. a convkit.data.augmentations.Compose) transforms each training
+        batch, rng seeded by (seed, epoch, batch index); validation data is never augmented. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (on
         stderr). Each epoch's logs hold the mean training loss and metrics over its batches, their `val_*`
         counterparts and `lr`.
 
@@ -248,7 +259,11 @@ class TrainingMixin:
         callback_list = [*(callbacks or []), history]
         for cb in callback_list:
             cb.set_model(self)
-        rng = np.random.default_rng(seed)
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a callable (batch, rng) -> batch, got {augment!r}")
+        seed = np.random.SeedSequence().entropy if seed is None else _check_int(seed, "seed")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed!r}")
         total_batches = len(_batches(len(x), batch_size))
         self.stop_training = False
         with _CtrlCAfterBatch() as ctrl_c:
@@ -259,8 +274,10 @@ class TrainingMixin:
                     for cb in callback_list:
                         cb.on_epoch_begin(epoch, {})
                     bar = ProgressBar(epoch, epochs, total_batches, live=verbose == 1) if verbose else None
-                    order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c)
+                    order = (np.random.default_rng([seed, epoch]).permutation(len(x)) if shuffle
+                             else np.arange(len(x)))
+                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c,
+                                                           augment, (seed, epoch))
                     if ctrl_c.requested:  # the epoch is abandoned: no validation, no on_epoch_end
                         history.interrupted, history.interrupted_at = True, (epoch, batches_done)
                         if bar:

@@ -46,6 +46,7 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .scale import LayerScale
 from .squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -54,7 +55,8 @@ __all__ = [
     "Dense", "DepthwiseConv2D", "DropConnect", "Dropout", "ELU", "Flatten", "GlobalAveragePooling",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "InstanceNormalization",
-    "Layer", "LayerNormalization", "LeakyReLU", "LocalResponseNormalization", "MaxPooling1D", "MaxPooling2D",
+    "Layer", "LayerNormalization", "LayerScale", "LeakyReLU", "LocalResponseNormalization", "MaxPooling1D",
+    "MaxPooling2D",
     "MaxPooling3D", "Maxout", "Multiply", "PReLU", "ReLU", "Reshape", "SeparableConv1D", "SeparableConv2D",
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "SpatiallySeparableConv2D",
     "SqueezeExcite", "StochasticDepth", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
