@@ -157,7 +157,7 @@ def _augmentation(dataset: Dataset):
 
 def cmd_train(args) -> int:
     import convkit
-    from . import callbacks, initializers, optim, plotting, random as ck_random, saving
+    from . import callbacks, optim, plotting, random as ck_random, saving
 
     if args.threads:
         convkit.set_num_threads(args.threads)
@@ -165,8 +165,7 @@ def cmd_train(args) -> int:
     if resume_state:
         for key in ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option"):
             setattr(args, key, resume_state["args"][key])
-    ck_random.seed(args.seed)
-    initializers.set_seed(args.seed)
+    ck_random.seed(args.seed)  # dropout masks and initial weights
     print(f"convkit {__version__}: {convkit.get_num_threads()} threads", flush=True)
     dataset = standardized(load_dataset(args.data, seed=args.seed))
     print(f"data: {dataset.name}, {len(dataset.x_train)} training and {len(dataset.x_test)} test images of "

@@ -120,8 +120,12 @@ def resolve(generator: Optional[Generator]) -> Generator:
 
 
 def seed(n: int) -> None:
-    """Reset the global generator to seed n (an int in [0, 2**64)) and counter 0."""
+    """Reset the global generator to seed n (an int in [0, 2**64)) and counter 0, and restart the weight
+    initialisers' stream from n too (convkit.initializers.set_seed): one call makes a whole run repeatable."""
+    from . import initializers
+
     _global.set_state({"algorithm": ALGORITHM, "seed": _check_uint64(n, "n"), "counter": 0})
+    initializers.set_seed(n)
 
 
 def get_state() -> dict:
