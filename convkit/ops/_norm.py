@@ -85,9 +85,28 @@ def _backward(dy4, x4, mean, inv_std, gamma, batch_statistics: bool):
     dx4 = np.empty_like(x4)
     dgamma = np.empty(x4.shape[2] * x4.shape[3], dtype=x4.dtype)
     dbeta = np.empty_like(dgamma)
-    _C.norm_backward(dy4, x4, mean.reshape(x4.shape[::2]), inv_std.reshape(x4.shape[::2]), gamma,
-                     batch_statistics, dx4, dgamma, dbeta)
+    _C.norm_backward(dy4, x4, mean, inv_std, gamma, batch_statistics, dx4, dgamma, dbeta)
     return dx4, dgamma, dbeta
+
+
+def _forward_inputs(x, view: tuple, gamma, beta, affine_shape: tuple):
+    """x as its contiguous (N, P, G, Cg) view, and gamma and beta flattened, in their common dtype."""
+    dtype = common_float_dtype(*(a for a in (x, gamma, beta) if a is not None))
+    gamma = _check_affine(gamma, "gamma", affine_shape, dtype)
+    beta = _check_affine(beta, "beta", affine_shape, dtype)
+    return np.ascontiguousarray(x, dtype=dtype).reshape(view), gamma, beta
+
+
+def _backward_inputs(dy, x, view: tuple, stats_shape: tuple, gamma, mean, inv_std, affine_shape: tuple):
+    """(dy4, x4, mean, inv_std, gamma): dy and x as contiguous (N, P, G, Cg) views and gamma flattened, in
+    their common dtype; the statistics as float64 (N, G)."""
+    dy = _check_dy(dy, x)
+    dtype = common_float_dtype(*(a for a in (dy, x, gamma) if a is not None))
+    gamma = _check_affine(gamma, "gamma", affine_shape, dtype)
+    mean = _check_stats(mean, "mean", stats_shape).reshape(view[::2])
+    inv_std = _check_stats(inv_std, "inv_std", stats_shape).reshape(view[::2])
+    return (np.ascontiguousarray(dy, dtype=dtype).reshape(view), np.ascontiguousarray(x, dtype=dtype).reshape(view),
+            mean, inv_std, gamma)
 
 
 def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affine_shape: tuple,
@@ -95,10 +114,7 @@ def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affin
     """Normalise x by statistics of its (N, P, G, Cg) view; returns (y, NormStats of stats_shape, biased
     variance of stats_shape). fixed_statistics: (mean, var) to use instead of x's own (BatchNorm inference)."""
     eps = _check_eps(eps)
-    dtype = common_float_dtype(*(a for a in (x, gamma, beta) if a is not None))
-    gamma = _check_affine(gamma, "gamma", affine_shape, dtype)
-    beta = _check_affine(beta, "beta", affine_shape, dtype)
-    x4 = np.ascontiguousarray(x, dtype=dtype).reshape(view)
+    x4, gamma, beta = _forward_inputs(x, view, gamma, beta, affine_shape)
     if fixed_statistics is None:
         mean, var = _statistics(x4)
     else:
@@ -111,13 +127,7 @@ def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affin
 def _grouped_backward(dy, x, view: tuple, stats_shape: tuple, gamma, mean, inv_std, affine_shape: tuple,
                       batch_statistics: bool = True):
     """(dx, dgamma, dbeta) of _grouped_forward; dgamma and dbeta have affine_shape."""
-    dy = _check_dy(dy, x)
-    dtype = common_float_dtype(*(a for a in (dy, x, gamma) if a is not None))
-    gamma = _check_affine(gamma, "gamma", affine_shape, dtype)
-    mean = _check_stats(mean, "mean", stats_shape)
-    inv_std = _check_stats(inv_std, "inv_std", stats_shape)
-    dx4, dgamma, dbeta = _backward(np.ascontiguousarray(dy, dtype=dtype).reshape(view),
-                                   np.ascontiguousarray(x, dtype=dtype).reshape(view), mean, inv_std, gamma,
+    dx4, dgamma, dbeta = _backward(*_backward_inputs(dy, x, view, stats_shape, gamma, mean, inv_std, affine_shape),
                                    batch_statistics)
     return dx4.reshape(x.shape), dgamma.reshape(affine_shape), dbeta.reshape(affine_shape)
 
@@ -192,6 +202,10 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, *, training: bool = True):
 
 # ---- LayerNorm, GroupNorm, InstanceNorm ----------------------------------------------------------------
 
+# LayerNorm rows of up to this many values run the short-row kernels (csrc/ops/short_rows_norm.h), which
+# normalise a row while it is in L1; longer rows run the general driver, which also splits a row over threads.
+SHORT_ROW_MAX_VALUES = 4096
+
 
 def _check_normalized_ndim(normalized_ndim, x: np.ndarray) -> int:
     normalized_ndim = check_positive_int(normalized_ndim, "normalized_ndim")
@@ -215,8 +229,16 @@ def layer_norm(x, normalized_ndim: int, gamma=None, beta=None, eps: float = 1e-5
     x = _check_data(x, "x", 1)
     normalized_ndim = _check_normalized_ndim(normalized_ndim, x)
     view, stats_shape, affine_shape = _layer_view(x, normalized_ndim)
-    y, stats, _ = _grouped_forward(x, view, stats_shape, gamma, beta, eps, affine_shape)
-    return y, stats
+    if view[3] > SHORT_ROW_MAX_VALUES:
+        y, stats, _ = _grouped_forward(x, view, stats_shape, gamma, beta, eps, affine_shape)
+        return y, stats
+    eps = _check_eps(eps)
+    x4, gamma, beta = _forward_inputs(x, view, gamma, beta, affine_shape)
+    y4 = np.empty_like(x4)
+    mean = np.empty(view[::2], dtype=np.float64)
+    inv_std = np.empty_like(mean)
+    _C.short_rows_norm_forward(x4, eps, gamma, beta, y4, mean, inv_std)
+    return y4.reshape(x.shape), NormStats(mean.reshape(stats_shape), inv_std.reshape(stats_shape))
 
 
 def layer_norm_backward(dy, x, normalized_ndim: int, gamma, mean, inv_std):
@@ -224,7 +246,14 @@ def layer_norm_backward(dy, x, normalized_ndim: int, gamma, mean, inv_std):
     x = _check_data(x, "x", 1)
     normalized_ndim = _check_normalized_ndim(normalized_ndim, x)
     view, stats_shape, affine_shape = _layer_view(x, normalized_ndim)
-    return _grouped_backward(dy, x, view, stats_shape, gamma, mean, inv_std, affine_shape)
+    if view[3] > SHORT_ROW_MAX_VALUES:
+        return _grouped_backward(dy, x, view, stats_shape, gamma, mean, inv_std, affine_shape)
+    dy4, x4, mean, inv_std, gamma = _backward_inputs(dy, x, view, stats_shape, gamma, mean, inv_std, affine_shape)
+    dx4 = np.empty_like(x4)
+    dgamma = np.empty(view[3], dtype=x4.dtype)
+    dbeta = np.empty_like(dgamma)
+    _C.short_rows_norm_backward(dy4, x4, mean, inv_std, gamma, dx4, dgamma, dbeta)
+    return dx4.reshape(x.shape), dgamma.reshape(affine_shape), dbeta.reshape(affine_shape)
 
 
 def _group_view(x: np.ndarray, groups) -> tuple[int, tuple]:
