@@ -2,11 +2,14 @@
 backward.
 
 All four are one C++ operation on a different view of x (csrc/ops/norm.h): statistics per group of
-values, then y = (x - mean) * inv_std * gamma + beta. The statistics are computed in float64 whatever the
-data's dtype and returned as float64 `NormStats`, which the backward functions take back.
+values, then y = (x - mean) * inv_std * gamma + beta. LayerNorm over rows of up to SHORT_ROW_MAX_VALUES
+values has its own driver (csrc/ops/short_rows_norm.h), which handles a row whole while it is in cache. The
+statistics are computed in float64 whatever the data's dtype and returned as float64 `NormStats`, which the
+backward functions take back.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -219,7 +222,7 @@ def _layer_view(x: np.ndarray, normalized_ndim: int) -> tuple[tuple, tuple, tupl
     leading, normalized = x.shape[:x.ndim - normalized_ndim], x.shape[x.ndim - normalized_ndim:]
     if 0 in normalized:
         raise ValueError(f"layer_norm needs non-empty normalized axes, got {normalized} of x's shape {x.shape}")
-    return (int(np.prod(leading)), 1, 1, int(np.prod(normalized))), leading, normalized
+    return (math.prod(leading), 1, 1, math.prod(normalized)), leading, normalized
 
 
 def layer_norm(x, normalized_ndim: int, gamma=None, beta=None, eps: float = 1e-5) -> tuple[np.ndarray, NormStats]:
@@ -262,7 +265,7 @@ def _group_view(x: np.ndarray, groups) -> tuple[int, tuple]:
     channels = x.shape[-1]
     if channels % groups:
         raise ValueError(f"groups must divide the {channels} channels of x, got {groups}")
-    return groups, (x.shape[0], int(np.prod(x.shape[1:-1])), groups, channels // groups)
+    return groups, (x.shape[0], math.prod(x.shape[1:-1]), groups, channels // groups)
 
 
 def group_norm(x, groups: int, gamma=None, beta=None, eps: float = 1e-5) -> tuple[np.ndarray, NormStats]:
