@@ -67,18 +67,6 @@ def _check_dy(dy, x: np.ndarray) -> np.ndarray:
     return dy
 
 
-def _inv_std(var: np.ndarray, eps: float) -> np.ndarray:
-    return 1.0 / np.sqrt(var + eps)
-
-
-def _statistics(x4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-(n, g) mean and biased variance of x viewed as (N, P, G, Cg)."""
-    mean = np.empty(x4.shape[::2], dtype=np.float64)
-    var = np.empty_like(mean)
-    _C.norm_statistics(x4, mean, var)
-    return mean, var
-
-
 def _forward(x4, mean, inv_std, gamma, beta) -> np.ndarray:
     y4 = np.empty_like(x4)
     _C.norm_forward(x4, mean.reshape(x4.shape[::2]), inv_std.reshape(x4.shape[::2]), gamma, beta, y4)
@@ -120,11 +108,14 @@ def _grouped_forward(x, view: tuple, stats_shape: tuple, gamma, beta, eps, affin
     eps = _check_eps(eps)
     x4, gamma, beta = _forward_inputs(x, view, gamma, beta, affine_shape)
     if fixed_statistics is None:
-        mean, var = _statistics(x4)
+        y4 = np.empty_like(x4)
+        mean, var, inv_std = (np.empty(x4.shape[::2], dtype=np.float64) for _ in range(3))
+        _C.norm_normalize(x4, eps, gamma, beta, y4, mean, var, inv_std)
     else:
         mean, var = (np.asarray(a, dtype=np.float64).reshape(x4.shape[::2]) for a in fixed_statistics)
-    inv_std = _inv_std(var, eps)
-    y = _forward(x4, mean, inv_std, gamma, beta).reshape(x.shape)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        y4 = _forward(x4, mean, inv_std, gamma, beta)
+    y = y4.reshape(x.shape)
     return y, NormStats(mean.reshape(stats_shape), inv_std.reshape(stats_shape)), var.reshape(stats_shape)
 
 

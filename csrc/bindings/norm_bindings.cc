@@ -92,6 +92,22 @@ void forward(const py::array& x, py::array& mean, py::array& inv_std, const py::
 }
 
 template <class T>
+void normalize(const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array& y,
+               py::array& mean, py::array& var, py::array& inv_std) {
+  const NormLayout l = norm_layout(x, "x");
+  require_same_shape(x, y, "y");
+  const T* xd = data_of<T>(x, "x");
+  const T* gd = optional_vector<T>(gamma, l.channels(), "gamma");
+  const T* bd = optional_vector<T>(beta, l.channels(), "beta");
+  T* yd = writeable_data<T>(y, "y");
+  double* md = statistics_data<double*>(mean, l, "mean");
+  double* vd = statistics_data<double*>(var, l, "var");
+  double* sd = statistics_data<double*>(inv_std, l, "inv_std");
+  py::gil_scoped_release release;
+  norm_normalize<T>(l, xd, eps, gd, bd, yd, md, vd, sd);
+}
+
+template <class T>
 void backward(const py::array& dy, const py::array& x, py::array& mean, py::array& inv_std,
               const py::object& gamma, bool batch_statistics, py::array& dx, const py::object& dgamma,
               const py::object& dbeta) {
@@ -192,6 +208,16 @@ void bind_norm(py::module_& m) {
       },
       py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"), py::arg("beta"), py::arg("y"),
       "y = (x - mean) * inv_std * gamma + beta on (N, P, G, Cg). Use convkit.ops.");
+  m.def(
+      "norm_normalize",
+      [](const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array y,
+         py::array mean, py::array var, py::array inv_std) {
+        by_dtype(x, "normalization", [&] { normalize<float>(x, eps, gamma, beta, y, mean, var, inv_std); },
+                 [&] { normalize<double>(x, eps, gamma, beta, y, mean, var, inv_std); });
+      },
+      py::arg("x"), py::arg("eps"), py::arg("gamma"), py::arg("beta"), py::arg("y"), py::arg("mean"), py::arg("var"),
+      py::arg("inv_std"),
+      "norm_statistics, inv_std = 1 / sqrt(var + eps) and norm_forward in one call (all written). Use convkit.ops.");
   m.def(
       "norm_backward",
       [](const py::array& dy, const py::array& x, py::array mean, py::array inv_std, const py::object& gamma,
