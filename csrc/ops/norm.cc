@@ -167,7 +167,9 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   const BlockPlan plan(l);
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   auto first_row = [&](int64_t s) { return x + s * l.pixels * C; };
-  auto finish_sample = [&](int64_t s, double* s1, double* s2) { finish_statistics(l, first_row(s), s, s1, s2, mean, var); };
+  auto finish_sample = [&](int64_t s, double* s1, double* s2) {
+    finish_statistics(l, first_row(s), s, s1, s2, mean, var);
+  };
 
   // One block per sample (LayerNorm, small images): each task finishes its sample in its own scratch.
   // Otherwise each task leaves its block's sums in its slot, added up below in block order.
@@ -208,6 +210,7 @@ template <class T>
 void norm_normalize(const NormLayout& l, const T* x, double eps, const T* gamma, const T* beta, T* y, double* mean,
                     double* var, double* inv_std) {
   check_layout(l);
+  if (!(eps >= 0.0)) throw std::invalid_argument("norm: eps must be >= 0, got " + std::to_string(eps));
   const int64_t C = l.channels(), G = l.groups;
   auto set_inv_std = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) inv_std[i] = 1.0 / std::sqrt(var[i] + eps);
