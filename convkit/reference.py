@@ -331,6 +331,22 @@ def layer_norm_reference(x: npt.ArrayLike, normalized_ndim: int, gamma=None, bet
     return _affine(_normalize_over(x, tuple(range(x.ndim - normalized_ndim, x.ndim)), eps), gamma, beta)
 
 
+def layer_norm_backward_reference(dy: npt.ArrayLike, x: npt.ArrayLike, normalized_ndim: int, gamma=None,
+                                  eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dgamma, dbeta) of sum(dy * layer_norm(x, normalized_ndim, gamma, beta, eps)), in float64: the
+    textbook formula dx = (dy*gamma - mean(dy*gamma) - x_hat * mean(dy*gamma * x_hat)) / sqrt(var + eps),
+    the means over the normalized axes; dgamma and dbeta sum over the leading axes."""
+    x, dy = np.asarray(x, dtype=np.float64), np.asarray(dy, dtype=np.float64)
+    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+    leading = tuple(range(x.ndim - normalized_ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    x_hat = (x - mean) * inv_std
+    dg = dy * (1.0 if gamma is None else np.asarray(gamma, dtype=np.float64))
+    dx = inv_std * (dg - dg.mean(axis=axes, keepdims=True) - x_hat * (dg * x_hat).mean(axis=axes, keepdims=True))
+    return dx, (dy * x_hat).sum(axis=leading), dy.sum(axis=leading)
+
+
 def group_norm_reference(x: npt.ArrayLike, groups: int, gamma=None, beta=None, eps: float = 1e-5) -> np.ndarray:
     """GroupNorm of x (N, *spatial, C): statistics per sample over the spatial axes and C / groups channels."""
     x = np.asarray(x, dtype=np.float64)

@@ -1,6 +1,7 @@
-// Bindings of the normalization drivers (ops/norm.h, ops/lrn.h). Arrays arrive C-contiguous as the drivers'
-// views: 4-D (N, P, G, Cg) for normalization by statistics, whose statistics are float64 (N, G) arrays
-// whatever the data's dtype, and 2-D (R, C) for local response normalization.
+// Bindings of the normalization drivers (ops/norm.h, ops/short_rows_norm.h, ops/lrn.h). Arrays arrive
+// C-contiguous as the drivers' views: 4-D (N, P, G, Cg) for normalization by statistics, whose statistics are
+// float64 (N, G) arrays whatever the data's dtype (the short-row driver takes (R, 1, 1, K) and (R, 1)), and
+// 2-D (R, C) for local response normalization.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -11,6 +12,7 @@
 #include "bindings/module.h"
 #include "ops/lrn.h"
 #include "ops/norm.h"
+#include "ops/short_rows_norm.h"
 
 namespace convkit::bindings {
 namespace {
@@ -90,6 +92,22 @@ void forward(const py::array& x, py::array& mean, py::array& inv_std, const py::
 }
 
 template <class T>
+void normalize(const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array& y,
+               py::array& mean, py::array& var, py::array& inv_std) {
+  const NormLayout l = norm_layout(x, "x");
+  require_same_shape(x, y, "y");
+  const T* xd = data_of<T>(x, "x");
+  const T* gd = optional_vector<T>(gamma, l.channels(), "gamma");
+  const T* bd = optional_vector<T>(beta, l.channels(), "beta");
+  T* yd = writeable_data<T>(y, "y");
+  double* md = statistics_data<double*>(mean, l, "mean");
+  double* vd = statistics_data<double*>(var, l, "var");
+  double* sd = statistics_data<double*>(inv_std, l, "inv_std");
+  py::gil_scoped_release release;
+  norm_normalize<T>(l, xd, eps, gd, bd, yd, md, vd, sd);
+}
+
+template <class T>
 void backward(const py::array& dy, const py::array& x, py::array& mean, py::array& inv_std,
               const py::object& gamma, bool batch_statistics, py::array& dx, const py::object& dgamma,
               const py::object& dbeta) {
@@ -106,6 +124,46 @@ void backward(const py::array& dy, const py::array& x, py::array& mean, py::arra
   T* dbd = optional_output_vector<T>(dbeta, l.channels(), "dbeta");
   py::gil_scoped_release release;
   norm_backward<T>(l, dyd, xd, md, sd, gd, batch_statistics, dxd, dgd, dbd);
+}
+
+// The layout of x for the short-row driver: (R, 1, 1, K), each row its own group.
+NormLayout short_rows_layout(const py::array& x) {
+  const NormLayout l = norm_layout(x, "x");
+  if (l.pixels != 1 || l.groups != 1) throw py::value_error("short-row normalization takes x as (R, 1, 1, K)");
+  return l;
+}
+
+template <class T>
+void short_rows_forward(const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array& y,
+                        py::array& mean, py::array& inv_std) {
+  const NormLayout l = short_rows_layout(x);
+  require_same_shape(x, y, "y");
+  const T* xd = data_of<T>(x, "x");
+  const T* gd = optional_vector<T>(gamma, l.group_channels, "gamma");
+  const T* bd = optional_vector<T>(beta, l.group_channels, "beta");
+  T* yd = writeable_data<T>(y, "y");
+  double* md = statistics_data<double*>(mean, l, "mean");
+  double* sd = statistics_data<double*>(inv_std, l, "inv_std");
+  py::gil_scoped_release release;
+  short_rows_norm_forward<T>(l.samples, l.group_channels, xd, eps, gd, bd, yd, md, sd);
+}
+
+template <class T>
+void short_rows_backward(const py::array& dy, const py::array& x, py::array& mean, py::array& inv_std,
+                         const py::object& gamma, py::array& dx, const py::object& dgamma, const py::object& dbeta) {
+  const NormLayout l = short_rows_layout(x);
+  require_same_shape(x, dy, "dy");
+  require_same_shape(x, dx, "dx");
+  const T* dyd = data_of<T>(dy, "dy");
+  const T* xd = data_of<T>(x, "x");
+  const double* md = statistics_data<const double*>(mean, l, "mean");
+  const double* sd = statistics_data<const double*>(inv_std, l, "inv_std");
+  const T* gd = optional_vector<T>(gamma, l.group_channels, "gamma");
+  T* dxd = writeable_data<T>(dx, "dx");
+  T* dgd = optional_output_vector<T>(dgamma, l.group_channels, "dgamma");
+  T* dbd = optional_output_vector<T>(dbeta, l.group_channels, "dbeta");
+  py::gil_scoped_release release;
+  short_rows_norm_backward<T>(l.samples, l.group_channels, dyd, xd, md, sd, gd, dxd, dgd, dbd);
 }
 
 template <class T>
@@ -151,6 +209,16 @@ void bind_norm(py::module_& m) {
       py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"), py::arg("beta"), py::arg("y"),
       "y = (x - mean) * inv_std * gamma + beta on (N, P, G, Cg). Use convkit.ops.");
   m.def(
+      "norm_normalize",
+      [](const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array y,
+         py::array mean, py::array var, py::array inv_std) {
+        by_dtype(x, "normalization", [&] { normalize<float>(x, eps, gamma, beta, y, mean, var, inv_std); },
+                 [&] { normalize<double>(x, eps, gamma, beta, y, mean, var, inv_std); });
+      },
+      py::arg("x"), py::arg("eps"), py::arg("gamma"), py::arg("beta"), py::arg("y"), py::arg("mean"), py::arg("var"),
+      py::arg("inv_std"),
+      "norm_statistics, inv_std = 1 / sqrt(var + eps) and norm_forward in one call (all written). Use convkit.ops.");
+  m.def(
       "norm_backward",
       [](const py::array& dy, const py::array& x, py::array mean, py::array inv_std, const py::object& gamma,
          bool batch_statistics, py::array dx, const py::object& dgamma, const py::object& dbeta) {
@@ -162,6 +230,27 @@ void bind_norm(py::module_& m) {
       py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"),
       py::arg("batch_statistics"), py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
       "dx, dgamma, dbeta (written unless None) of the normalization. Use convkit.ops.");
+  m.def(
+      "short_rows_norm_forward",
+      [](const py::array& x, double eps, const py::object& gamma, const py::object& beta, py::array y,
+         py::array mean, py::array inv_std) {
+        by_dtype(x, "normalization", [&] { short_rows_forward<float>(x, eps, gamma, beta, y, mean, inv_std); },
+                 [&] { short_rows_forward<double>(x, eps, gamma, beta, y, mean, inv_std); });
+      },
+      py::arg("x"), py::arg("eps"), py::arg("gamma"), py::arg("beta"), py::arg("y"), py::arg("mean"),
+      py::arg("inv_std"),
+      "y, mean and inv_std = 1 / sqrt(var + eps) (written) of x (R, 1, 1, K), each row normalised by its own "
+      "statistics. Use convkit.ops.layer_norm.");
+  m.def(
+      "short_rows_norm_backward",
+      [](const py::array& dy, const py::array& x, py::array mean, py::array inv_std, const py::object& gamma,
+         py::array dx, const py::object& dgamma, const py::object& dbeta) {
+        by_dtype(x, "normalization", [&] { short_rows_backward<float>(dy, x, mean, inv_std, gamma, dx, dgamma, dbeta); },
+                 [&] { short_rows_backward<double>(dy, x, mean, inv_std, gamma, dx, dgamma, dbeta); });
+      },
+      py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"), py::arg("dx"),
+      py::arg("dgamma"), py::arg("dbeta"),
+      "dx, dgamma, dbeta (written unless None) of short_rows_norm_forward. Use convkit.ops.layer_norm_backward.");
   m.def(
       "lrn_forward",
       [](const py::array& x, py::array y, std::int64_t size, double alpha, double beta, double k) {

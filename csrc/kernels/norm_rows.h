@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/norm_short_rows.h"
 #include "kernels/norm_ukernel.h"
 
 namespace convkit::norm_rows {
@@ -106,7 +107,14 @@ void gradient_rows(const T* __restrict dy, const T* __restrict x, std::int64_t p
 
 template <Isa isa, class T>
 constexpr NormUkernel<T> kernel(const char* name) {
-  return {name, isa, &block_sums<isa, T>, &normalize_rows<isa, T>, &gradient_sums<isa, T>, &gradient_rows<isa, T>};
+  return {name,
+          isa,
+          &block_sums<isa, T>,
+          &normalize_rows<isa, T>,
+          &gradient_sums<isa, T>,
+          &gradient_rows<isa, T>,
+          &short_rows::forward<isa, T>,
+          &short_rows::backward<isa, T>};
 }
 
 }  // namespace convkit::norm_rows

@@ -1,6 +1,7 @@
 // The normalization row-kernel contract: the inner loops of ops/norm.cc over the C contiguous channels of
-// pixel rows, arithmetic in double, no allocation, no threads, no shape logic (the driver splits rows and
-// blocks, and merges the sums). "rows" below are `pixels` rows of `channels` values, `channels` apart.
+// pixel rows, and of ops/short_rows_norm.cc over rows that are each their own statistics group (LayerNorm);
+// no allocation, no threads, no shape logic (the drivers split rows and blocks, and merge the sums).
+// "rows" below are `pixels` rows of `channels` values, `channels` apart.
 //
 //   block_sums     s1[c] = sum_p (x[p, c] - shift[c]); s2[c] = sum_p (x[p, c] - shift[c])^2
 //   normalize_rows y[p, c] = ((x[p, c] - center[c]) - center_low[c]) * scale[c] + offset[c]
@@ -11,6 +12,18 @@
 // The sums are in double; normalize_rows and gradient_rows compute in T (center + center_low is the mean in two parts).
 //
 // Sums run over the pixels in order, per channel (a sum of no pixels is 0).
+//
+// Short rows: `rows` rows of `values` values (values >= 1), contiguous, each row normalised by its own
+// statistics while it is in L1. gamma and beta are never null (the driver passes ones and zeros).
+//
+//   short_rows_forward   mean[r], var = shifted sums in double as block_sums (shift: the row's first value);
+//                        inv_std[r] = 1 / sqrt(var + eps);
+//                        y[r, k] = ((x[r, k] - mean_hi) - mean_lo) * T(inv_std[r]) * gamma[k] + beta[k] in T
+//                        (mean_hi + mean_lo: mean[r] as two T values)
+//   short_rows_backward  per row, one pass for both sums (double): a = sum_k dy*gamma, b = sum_k dy*gamma*xhat,
+//                        with xhat = (x - mean[r]) * inv_std[r], gamma_wide = gamma in double; then in T
+//                        dx[r, k] = inv_std * (dy*gamma - a / values - xhat * b / values);
+//                        and over the rows, in order: sum_dy[k] += dy, sum_dy_xhat[k] += dy * xhat (double)
 #pragma once
 #include <cstdint>
 
@@ -30,6 +43,11 @@ struct NormUkernel {
                         double* sum_dy, double* sum_dy_centered) noexcept;
   void (*gradient_rows)(const T* dy, const T* x, std::int64_t pixels, std::int64_t channels, const T* dy_scale,
                         const T* x_scale, const T* offset, const T* center, const T* center_low, T* dx) noexcept;
+  void (*short_rows_forward)(const T* x, std::int64_t rows, std::int64_t values, double eps, const T* gamma,
+                             const T* beta, T* y, double* mean, double* inv_std) noexcept;
+  void (*short_rows_backward)(const T* dy, const T* x, std::int64_t rows, std::int64_t values, const double* mean,
+                              const double* inv_std, const T* gamma, const double* gamma_wide, T* dx,
+                              double* sum_dy, double* sum_dy_xhat) noexcept;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

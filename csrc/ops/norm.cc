@@ -21,6 +21,7 @@
 #include "ops/norm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,7 @@
 
 #include "core/checked_math.h"
 #include "core/workspace.h"
+#include "core/threading.h"
 #include "kernels/registry.h"
 #include "ops/parallel_shares.h"
 
@@ -104,6 +106,45 @@ void for_each_channel(const NormLayout& l, int64_t s, F&& f) {
   }
 }
 
+// A sample's channel sums (s1, s2, C doubles each, shifted by the sample's first row `shift`; overwritten)
+// -> its groups' mean and variance. Channel c's mean and M2 over the n pixels, then its group's over n * Cg
+// values: M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
+template <class T>
+void finish_statistics(const NormLayout& l, const T* shift, int64_t s, double* s1, double* s2, double* mean,
+                       double* var) {
+  const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
+  const double n = static_cast<double>(l.pixels), inv_n = 1.0 / n;
+  for (int64_t c = 0; c < C; ++c) {
+    const double channel_mean = s1[c] * inv_n;  // (a division per channel showed on LayerNorm's rows)
+    s2[c] = std::max(0.0, s2[c] - s1[c] * channel_mean);
+    s1[c] = static_cast<double>(shift[c]) + channel_mean;
+  }
+  for (int64_t g = 0; g < G; ++g) {
+    double sum = 0.0, m2 = 0.0;
+    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) sum += s1[c];
+    const double group_mean = sum / static_cast<double>(Cg);
+    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m2 += s2[c] + n * (s1[c] - group_mean) * (s1[c] - group_mean);
+    mean[s * G + g] = group_mean;
+    var[s * G + g] = m2 / (n * static_cast<double>(Cg));
+  }
+}
+
+// Sample s's forward coefficients, 4 C values of T: y[c] = ((x[c] - center[c]) - center_low[c]) * scale[c] +
+// offset[c], stored center, center_low, scale, offset.
+template <class T>
+void load_forward_coefficients(const NormLayout& l, int64_t s, const double* mean, const double* inv_std,
+                               const T* gamma, const T* beta, T* center) {
+  const int64_t C = l.channels();
+  T* center_low = center + C;
+  T* scale = center + 2 * C;
+  T* offset = center + 3 * C;
+  for_each_channel(l, s, [&](int64_t c, int64_t sg) {
+    split(mean[sg], center + c, center_low + c);
+    scale[c] = static_cast<T>(inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0));
+    offset[c] = beta ? beta[c] : T(0);
+  });
+}
+
 }  // namespace
 
 void check_layout(const NormLayout& l) {
@@ -118,7 +159,7 @@ void check_layout(const NormLayout& l) {
 template <class T>
 void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var) {
   check_layout(l);
-  const int64_t C = l.channels(), G = l.groups, Cg = l.group_channels;
+  const int64_t C = l.channels(), G = l.groups;
   if (l.pixels == 0) {
     std::fill(mean, mean + l.samples * G, 0.0);
     std::fill(var, var + l.samples * G, 0.0);
@@ -127,25 +168,8 @@ void norm_statistics(const NormLayout& l, const T* x, double* mean, double* var)
   const BlockPlan plan(l);
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   auto first_row = [&](int64_t s) { return x + s * l.pixels * C; };
-  // A sample's channel sums (s1, s2, C doubles each, shifted by the sample's first row) -> its groups'
-  // mean and variance. Channel c's mean and M2 over the n pixels, then its group's over n * Cg values:
-  // M2_group = sum_c M2_c + n * sum_c (mean_c - mean_group)^2.
   auto finish_sample = [&](int64_t s, double* s1, double* s2) {
-    const T* shift = first_row(s);
-    const double n = static_cast<double>(l.pixels), inv_n = 1.0 / n;
-    for (int64_t c = 0; c < C; ++c) {
-      const double channel_mean = s1[c] * inv_n;  // (a division per channel showed on LayerNorm's rows)
-      s2[c] = std::max(0.0, s2[c] - s1[c] * channel_mean);
-      s1[c] = static_cast<double>(shift[c]) + channel_mean;
-    }
-    for (int64_t g = 0; g < G; ++g) {
-      double sum = 0.0, m2 = 0.0;
-      for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) sum += s1[c];
-      const double group_mean = sum / static_cast<double>(Cg);
-      for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m2 += s2[c] + n * (s1[c] - group_mean) * (s1[c] - group_mean);
-      mean[s * G + g] = group_mean;
-      var[s * G + g] = m2 / (n * static_cast<double>(Cg));
-    }
+    finish_statistics(l, first_row(s), s, s1, s2, mean, var);
   };
 
   // One block per sample (LayerNorm, small images): each task finishes its sample in its own scratch.
@@ -174,20 +198,57 @@ void norm_forward(const NormLayout& l, const T* x, const double* mean, const dou
                   const T* beta, T* y) {
   check_layout(l);
   const int64_t C = l.channels();
-  // scratch: y[c] = ((x[c] - center[c]) - center_low[c]) * scale[c] + offset[c] for the current sample, in T.
-  auto load_sample = [&](int64_t s, T* center) {
-    T* center_low = center + C;
-    T* scale = center + 2 * C;
-    T* offset = center + 3 * C;
-    for_each_channel(l, s, [&](int64_t c, int64_t sg) {
-      split(mean[sg], center + c, center_low + c);
-      scale[c] = static_cast<T>(inv_std[sg] * (gamma ? static_cast<double>(gamma[c]) : 1.0));
-      offset[c] = beta ? beta[c] : T(0);
-    });
+  auto load_sample = [&](int64_t s, T* coefficients) {
+    load_forward_coefficients(l, s, mean, inv_std, gamma, beta, coefficients);
   };
   const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
   for_each_sample_run<T>(l, 4 * C, load_sample, [&](int64_t r, int64_t rows, const T* center) {
     kernel.normalize_rows(x + r * C, rows, C, center, center + C, center + 2 * C, center + 3 * C, y + r * C);
+  });
+}
+
+template <class T>
+void norm_normalize(const NormLayout& l, const T* x, double eps, const T* gamma, const T* beta, T* y, double* mean,
+                    double* var, double* inv_std) {
+  check_layout(l);
+  if (!(eps >= 0.0)) throw std::invalid_argument("norm: eps must be >= 0, got " + std::to_string(eps));
+  const int64_t C = l.channels(), G = l.groups;
+  auto set_inv_std = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) inv_std[i] = 1.0 / std::sqrt(var[i] + eps);
+  };
+  if (l.samples < num_threads() || l.pixels == 0) {
+    norm_statistics(l, x, mean, var);
+    set_inv_std(0, l.samples * G);
+    norm_forward(l, x, mean, inv_std, gamma, beta, y);
+    return;
+  }
+  // A thread takes whole samples: a sample's statistics, then its y while the sample is still in cache
+  // (after the pass over all of x that the two calls above make, it would come from the next cache level or
+  // memory). The blocks and their order are norm_statistics', so every bit is the same.
+  const BlockPlan plan(l);
+  const NormUkernel<T>& kernel = selected_norm_ukernel<T>();
+  for_each_share(l.samples, l.pixels * C, [&](int64_t begin, int64_t end) {
+    std::vector<double> sums(static_cast<std::size_t>(4 * C));  // the sample's total, then one block's
+    std::vector<T> coefficients(static_cast<std::size_t>(4 * C));
+    double* total = sums.data();
+    double* block = total + 2 * C;
+    T* center = coefficients.data();
+    for (int64_t s = begin; s < end; ++s) {
+      const T* sample = x + s * l.pixels * C;
+      for (int64_t b = 0; b < plan.blocks_per_sample; ++b) {
+        const int64_t p0 = b * plan.block_pixels, p1 = std::min(l.pixels, p0 + plan.block_pixels);
+        double* out = b == 0 ? total : block;
+        kernel.block_sums(sample + p0 * C, p1 - p0, C, sample, out, out + C);
+        if (b > 0) {
+          for (int64_t i = 0; i < 2 * C; ++i) total[i] += block[i];
+        }
+      }
+      finish_statistics(l, sample, s, total, total + C, mean, var);
+      set_inv_std(s * G, (s + 1) * G);
+      load_forward_coefficients(l, s, mean, inv_std, gamma, beta, center);
+      kernel.normalize_rows(sample, l.pixels, C, center, center + C, center + 2 * C, center + 3 * C,
+                            y + s * l.pixels * C);
+    }
   });
 }
 
@@ -279,6 +340,8 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
   template void norm_statistics<T>(const NormLayout&, const T*, double*, double*);                             \
   template void norm_forward<T>(const NormLayout&, const T*, const double*, const double*, const T*, const T*, \
                                 T*);                                                                           \
+  template void norm_normalize<T>(const NormLayout&, const T*, double, const T*, const T*, T*, double*, double*,  \
+                                  double*);                                                                     \
   template void norm_backward<T>(const NormLayout&, const T*, const T*, const double*, const double*, const T*, \
                                  bool, T*, T*, T*);
 CONVKIT_INSTANTIATE_NORM(float)

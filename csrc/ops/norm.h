@@ -40,6 +40,13 @@ template <class T>
 void norm_forward(const NormLayout& layout, const T* x, const double* mean, const double* inv_std, const T* gamma,
                   const T* beta, T* y);
 
+// norm_statistics, inv_std = 1 / sqrt(var + eps) and norm_forward in one call (mean, var, inv_std: (N, G),
+// overwritten), with the same results bit for bit; with at least as many samples as threads, each thread
+// normalises the samples it has just summed, while they are in cache.
+template <class T>
+void norm_normalize(const NormLayout& layout, const T* x, double eps, const T* gamma, const T* beta, T* y,
+                    double* mean, double* var, double* inv_std);
+
 // dx (x's shape), dgamma and dbeta ((C,), may be null) are overwritten. batch_statistics: the forward
 // used mean and inv_std computed from x itself (so they depend on x); false: they were fixed inputs.
 template <class T>

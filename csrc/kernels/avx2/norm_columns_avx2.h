@@ -87,13 +87,4 @@ void gradient_sums(const T* dy, const T* x, std::int64_t pixels, std::int64_t ch
   }
 }
 
-// The AVX2 norm kernel: these reductions, and the row loops of norm_rows.h, which vectorise well.
-template <class T>
-constexpr NormUkernel<T> norm_kernel(const char* name) {
-  NormUkernel<T> kernel = norm_rows::kernel<Isa::avx2_fma, T>(name);
-  kernel.block_sums = &block_sums<T>;
-  kernel.gradient_sums = &gradient_sums<T>;
-  return kernel;
-}
-
 }  // namespace convkit::avx2
