@@ -127,3 +127,40 @@ def test_corrupt_files_raise_naming_the_path(tmp_path, damage):
             archive.writestr("architecture.json", "{not json")  # a second member of that name: the last wins
     with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\")):
         convkit.load_model(path)
+
+
+def test_metadata_and_optimizer_state_round_trip(tmp_path):
+    model, data = trained_graph()
+    path = tmp_path / "run.ckpt"
+    model.save(path, optimizer=FakeOptimizer(step=7), metadata={"training": {"epoch": 3, "history": [1.5, 0.5]}})
+    assert convkit.saving.read_metadata(path) == {"training": {"epoch": 3, "history": [1.5, 0.5]}}
+    restored = FakeOptimizer()
+    convkit.saving.load_optimizer_state(path, restored)
+    assert restored.state["step"] == 7 and np.array_equal(restored.state["velocity/dense_1/kernel"],
+                                                          np.arange(6.0).reshape(2, 3))
+    model.save(tmp_path / "bare.ckpt")
+    assert convkit.saving.read_metadata(tmp_path / "bare.ckpt") == {}
+    with pytest.raises(ValueError, match="holds no optimizer state"):
+        convkit.saving.load_optimizer_state(tmp_path / "bare.ckpt", FakeOptimizer())
+    with pytest.raises(TypeError, match="metadata must be JSON-ready"):
+        model.save(tmp_path / "bad.ckpt", metadata={"when": object()})
+    assert not (tmp_path / "bad.ckpt").exists()
+
+
+def test_run_checkpoint_saves_everything_needed_to_resume(tmp_path):
+    from convkit import callbacks, optim, schedules
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 4, 4, 1)).astype(np.float32), rng.integers(0, 3, 32)
+    model = Sequential([Flatten(), Dense(3)], input_shape=(4, 4, 1))
+    model.compile(optim.SGD(lr=0.1), loss="softmax_cross_entropy")
+    schedule = schedules.StepLR(step_size=1, gamma=0.5)
+    saver = callbacks.RunCheckpoint(tmp_path / "last.ckpt", {"model": "tiny"}, schedule=schedule)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=0,
+              callbacks=[callbacks.LearningRateScheduler(schedule), saver])
+    state = convkit.saving.read_metadata(tmp_path / "last.ckpt")["training"]
+    assert state["epoch"] == 2 and saver.epochs_done == 2 and state["args"] == {"model": "tiny"}
+    assert len(state["history"]["loss"]) == 2 and state["random"] == convkit.random.get_state()
+    assert state["schedule"]["epoch"] == schedule.state_dict()["epoch"]
+    reloaded = convkit.load_model(tmp_path / "last.ckpt")
+    assert np.array_equal(reloaded.predict(x), model.predict(x))
