@@ -266,7 +266,9 @@ BENCHMARKS = ("bench_gemm.py", "bench_conv.py", "bench_norm_pool.py", "bench_opt
 
 
 def cmd_bench(args) -> int:
-    folder = benchmarks_dir()
+    folder = args.folder or benchmarks_dir()
+    if args.folder is not None and not (folder / "common.py").is_file():
+        raise SystemExit(f"convkit bench: --from {str(folder)!r} is not convkit's benchmarks/ folder")
     if folder is None:
         raise SystemExit("convkit bench runs the scripts in the repository's benchmarks/ folder: run it from a "
                          "clone of convkit (the folder is not part of the installed package)")
@@ -325,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="run the benchmark suite (from a clone of the repository)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    bench.add_argument("--from", dest="folder", type=Path, metavar="DIR",
+                       help="the benchmarks/ folder (default: next to the package, or in the current directory)")
     bench.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this script (repeatable)")
     bench.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed on to every script")
     bench.set_defaults(run=cmd_bench)

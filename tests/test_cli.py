@@ -78,8 +78,11 @@ def test_summary_and_list(tmp_path):
 
 
 def test_bench_runs_from_a_checkout(tmp_path):
-    out = run_convkit("bench", "--quick", "--only", "bench_gemm.py", cwd=ROOT).stdout
+    out = run_convkit("bench", "--quick", "--only", "bench_gemm.py", "--from", str(ROOT / "benchmarks"),
+                      cwd=tmp_path).stdout
     assert "== bench_gemm.py" in out
+    missing = run_convkit("bench", "--from", str(tmp_path), cwd=tmp_path, check=False)
+    assert missing.returncode != 0 and "is not convkit's benchmarks/ folder" in missing.stderr
 
 
 @pytest.mark.parametrize("args, message", [

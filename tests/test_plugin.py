@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import convkit
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "plugin_layer"
 DISTRIBUTION = "convkit-scaled-tanh"
@@ -49,7 +51,9 @@ def installed_plugin():
 
 
 def test_plugin_layer_is_found_by_name_and_its_gradients_check_out(installed_plugin, tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # The convkit under test: the installed package, or the in-place build of a source checkout.
+    package_parent = str(Path(convkit.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     script = SCRIPT.format(path=str(tmp_path / "with_plugin.ckpt"))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -100,8 +100,10 @@ def test_heartbeat_keeps_ticking_during_a_long_conv():
 def _run_script(source: str, timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
     try:
+        # cwd=ROOT: `python -c` puts the working directory first on sys.path, so running from a source checkout
+        # would shadow the installed package with the uncompiled sources.
         return subprocess.run([sys.executable, "-c", textwrap.dedent(source)], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+                              timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the script hung for {timeout} s")
 
