@@ -12,6 +12,7 @@ import io
 import json
 import re
 import struct
+import tokenize
 import zipfile
 from typing import Union
 
@@ -30,9 +31,11 @@ ALLOWED_DTYPES = {np.dtype(t).newbyteorder("<").str: np.dtype(t) for t in
 _SEGMENT = re.compile(r"[^/\\\x00-\x1f\x7f]+")
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, (version .. sizes), name length, extra length
 _LOCAL_SIGNATURE = b"PK\x03\x04"
-# What zipfile, numpy's header parser and json raise on bytes they cannot make sense of.
+# What zipfile, numpy's header parser (it tokenizes the header: TokenError) and json raise on bytes they
+# cannot make sense of.
 _PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, struct.error, ValueError, KeyError,
-                 IndexError, NotImplementedError, OverflowError, RuntimeError, SyntaxError, RecursionError)
+                 IndexError, NotImplementedError, OverflowError, RuntimeError, SyntaxError, RecursionError,
+                 tokenize.TokenError)
 
 Member = Union[np.ndarray, dict]
 
