@@ -180,7 +180,9 @@ class TrainingMixin:
 
     def predict(self, x, batch_size: int = 32,
                 mc_samples: Optional[int] = None) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
-        """Outputs for x, batch by batch, in inference mode.
+        """Outputs for x, batch by batch, in inference mode. Thread-safe: several threads may call predict on
+        one model at once (bit-identical to serial calls), but not while another thread trains it, and not with
+        mc_samples (its passes run in training mode).
 
         mc_samples=M (Monte-Carlo dropout): M passes with training=True, so dropout stays on, and returns
         (mean, variance) over the passes (population variance, ddof=0), each of the output's shape. Note that

@@ -17,6 +17,10 @@ Contract of a subclass:
 - compute_output_shape(input_shape), and optionally flops(input_shape) for summary().
 Layers taking several inputs (Add, Concatenate) set multi_input = True: they get a list of arrays (shapes)
 and their backward returns a list of gradients.
+
+Threads: forward(x, training=False) mutates nothing shared (call depths are per thread, building is locked),
+so several threads may run inference on one model at once. Training one model from several threads at once
+is not supported: save_for_backward keeps one call's values on the layer.
 """
 from __future__ import annotations
 
