@@ -54,7 +54,7 @@ def _as_list(arrays: Arrays) -> list:
 
 def _count(arrays: Arrays) -> str:
     """'2 NaN and 0 infinite among 96 values' over the non-finite arrays."""
-    arrays = [np.asarray(a) for a in _as_list(arrays)]
+    arrays = [np.asarray(a) for a in _as_list(arrays) if a is not None]
     nans = sum(int(np.isnan(a).sum()) for a in arrays)
     infs = sum(int(np.isinf(a).sum()) for a in arrays)
     return f"{nans} NaN and {infs} infinite among {sum(a.size for a in arrays)} values"
