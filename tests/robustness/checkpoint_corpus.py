@@ -91,7 +91,7 @@ def replaced(members: dict[str, bytes], **changes: Optional[bytes]) -> list[tupl
         if value is None:
             del out[keyed[key]]
         else:
-            out[keyed.get(key, key)] = value
+            out[keyed[key]] = value
     return list(out.items())
 
 
@@ -174,14 +174,10 @@ def forged_members(members: dict[str, bytes], sentinel: str) -> Corpus:
                         ("architecture network null", b'{"format": 1, "network": null}'),
                         ("architecture layers not a list", b'{"format": 1, "network": {"class_name": "Sequential", '
                                                            b'"config": {"layers": 5}}}'),
-                        ("architecture huge int", b'{"format": 1' + b"0" * 5000 + b'}'),
-                        ("optimizer.json a string", None), ("metadata.json a number", None)]:
-        if text is None:
-            name = "optimizer.json" if "optimizer" in label else "metadata.json"
-            yield label, write_zip(replaced(members, **{name.replace(".", "_"): b'"x"' if "optimizer" in label
-                                                         else b"3"}))
-        else:
-            yield label, write_zip(replaced(members, architecture_json=text))
+                        ("architecture huge int", b'{"format": 1' + b"0" * 5000 + b'}')]:
+        yield label, write_zip(replaced(members, architecture_json=text))
+    yield "optimizer.json a string", write_zip(replaced(members, optimizer_json=b'"x"'))
+    yield "metadata.json a number", write_zip(replaced(members, metadata_json=b"3"))
     yield "no weights", write_zip(replaced(members, weights__dense__kernel_npy=None, weights__dense__bias_npy=None))
     yield "kernel missing", write_zip(replaced(members, weights__dense__kernel_npy=None))
     yield "an extra weight array", write_zip([*items, ("weights/dense/extra.npy", npy(np.zeros(2, np.float32)))])
