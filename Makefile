@@ -1,5 +1,5 @@
 # Developer checks beyond the test suite (see README, "Reliability").
-.PHONY: asan fuzz fuzz-asan
+.PHONY: asan fuzz fuzz-asan fuzz-checkpoint
 
 # Kernel tests + the bad-input battery against an AddressSanitizer/UBSan build in build-asan/.
 asan:
@@ -13,3 +13,7 @@ fuzz:
 
 fuzz-asan:
 	tools/fuzz.sh $(FUZZ_SECONDS) asan
+
+# The atheris harness for the checkpoint loader (pure Python: no ASan variant).
+fuzz-checkpoint:
+	FUZZ_HARNESS=checkpoint tools/fuzz.sh $(FUZZ_SECONDS)

@@ -3,6 +3,7 @@ import os as _os
 
 from . import (
     _C,
+    anomaly,
     callbacks,
     data,
     initializers,
@@ -18,6 +19,7 @@ from . import (
     testing,
 )
 from ._version import __version__
+from .anomaly import AnomalyError, detect_anomaly, set_anomaly_detection
 from .network import Input, Model, Sequential
 from .parameter import Parameter
 from .runtime import (
@@ -40,6 +42,7 @@ if _os.environ.get("CONVKIT_KERNEL"):
     _apply_kernel_override(_os.environ["CONVKIT_KERNEL"])
 
 __all__ = [
+    "AnomalyError",
     "History",
     "Input",
     "KernelInfo",
@@ -48,9 +51,11 @@ __all__ = [
     "Sequential",
     "TrainingMixin",
     "__version__",
+    "anomaly",
     "callbacks",
     "config",
     "data",
+    "detect_anomaly",
     "ensemble",
     "get_num_threads",
     "initializers",
@@ -67,6 +72,7 @@ __all__ = [
     "registry",
     "schedules",
     "select_kernel",
+    "set_anomaly_detection",
     "set_num_threads",
     "set_workspace_limit",
     "show_config",

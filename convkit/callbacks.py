@@ -47,6 +47,17 @@ def _improves(current: float, best: float, mode: str, min_delta: float = 0.0) ->
     return current < best - min_delta if mode == "min" else current > best + min_delta
 
 
+def _finite_or_warn(model, who: str) -> bool:
+    """Whether every parameter of model is finite; if not, says that the checkpoint is not written (a model
+    that diverged must not replace the last good checkpoint)."""
+    for param in model.parameters():
+        if not np.isfinite(param.value).all():
+            print(f"{who}: parameter {param.name!r} is not finite; checkpoint not saved (the last one is kept)",
+                  file=sys.stderr)
+            return False
+    return True
+
+
 def _monitored(logs: Optional[Logs], monitor: str, who: str) -> Optional[float]:
     value = (logs or {}).get(monitor)
     if value is None:
@@ -60,7 +71,8 @@ class ModelCheckpoint(Callback):
 
     `filepath` is formatted with `epoch` (counted from 1, as Keras does) and the epoch's logs, e.g.
     'ckpt-{epoch:03d}-{val_loss:.4f}.ckpt'. model.save writes atomically, so an interrupted save never leaves a
-    truncated checkpoint behind.
+    truncated checkpoint behind, and a model with a non-finite parameter (training diverged) is not saved, so
+    the last good checkpoint stays.
     """
 
     def __init__(self, filepath: Union[str, os.PathLike], monitor: str = "val_loss", save_best_only: bool = False,
@@ -80,6 +92,8 @@ class ModelCheckpoint(Callback):
             if current is None or not _improves(current, self.best, self.mode):
                 return
             self.best = current
+        if not _finite_or_warn(self.model, "ModelCheckpoint"):
+            return
         path = self.filepath.format(epoch=epoch + 1, **logs)
         optimizer = getattr(self.model, "optimizer", None) if self.save_optimizer else None
         self.model.save(path, optimizer=optimizer)
@@ -222,7 +236,8 @@ class RunCheckpoint(Callback):
     (how the run was started), the schedule's state and convkit.random's global state.
 
     Put it after a LearningRateScheduler in the callback list, so the saved optimizer carries the next
-    epoch's learning rate. Resume with convkit.saving.read_metadata(path)["training"] and fit(initial_epoch=...).
+    epoch's learning rate. A model with a non-finite parameter is not saved (the last good checkpoint stays).
+    Resume with convkit.saving.read_metadata(path)["training"] and fit(initial_epoch=...).
     """
 
     def __init__(self, filepath: Union[str, os.PathLike], run_args: Dict, schedule: Optional[Schedule] = None,
@@ -236,6 +251,8 @@ class RunCheckpoint(Callback):
     def on_epoch_end(self, epoch, logs=None):
         from . import random
 
+        if not _finite_or_warn(self.model, "RunCheckpoint"):
+            return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.epochs_done = epoch + 1

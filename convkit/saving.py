@@ -9,7 +9,10 @@ Members:
     metadata.json            any JSON-ready dict the caller adds (the `convkit train` run state: epoch, history,
                              schedule and random-generator states, for resuming)
 
-Writes are atomic: a temporary file in the target's directory, fsync, then os.replace.
+Writes are atomic: a temporary file in the target's directory, fsync, then os.replace; a failed write
+(no space, no permission) raises OSError naming the target and leaves the previous file as it was.
+Loading trusts nothing in the file (convkit._checkpoint_file): any malformed file raises CheckpointError, a
+ValueError; the architecture's class names are looked up in the layer registry, never imported.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import zipfile
 from typing import Optional
 
 import numpy as np
+
+from ._checkpoint_file import CheckpointError, read_members
 
 FORMAT_VERSION = 1
 ARCHITECTURE = "architecture.json"
@@ -58,7 +63,10 @@ def _write(path, network, optimizer, with_architecture: bool, metadata: Optional
             raise TypeError(f"metadata must be JSON-ready (dicts, lists, str, numbers), got {metadata!r}: {error}") \
                 from None
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".convkit-", suffix=".tmp", dir=directory)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".convkit-", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise _naming(error, path) from error
     try:
         with os.fdopen(fd, "wb") as file:
             with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -69,59 +77,87 @@ def _write(path, network, optimizer, with_architecture: bool, metadata: Optional
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from error
         raise
 
 
+def _naming(error: OSError, path: str) -> OSError:
+    """The same kind of OSError (ENOSPC, EACCES, ...), its message naming the checkpoint being saved."""
+    return type(error)(error.errno, f"could not save checkpoint {path!r}: {error.strerror or error}", path)
+
+
 class _Checkpoint:
-    """The members of a checkpoint file; every failure to read it is a ValueError naming the path."""
+    """The validated members of a checkpoint file (convkit._checkpoint_file.read_members)."""
 
     def __init__(self, path) -> None:
         self.path = os.fspath(path)
-        try:
-            with np.load(self.path, allow_pickle=False) as archive:
-                self.members = {name: archive[name] for name in archive.files}
-        except FileNotFoundError:
-            raise
-        except Exception as error:
-            raise ValueError(f"{self.path}: not a readable convkit checkpoint (corrupt or truncated?): "
-                             f"{error}") from None
+        self.members = read_members(self.path)
 
     def text(self, member: str) -> Optional[dict]:
-        if member not in self.members:
-            return None
-        try:
-            return json.loads(bytes(self.members[member]).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"{self.path}: member {member} is not valid JSON: {error}") from None
+        return self.members.get(member)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {name[len(prefix):]: value for name, value in self.members.items()
-                if name.startswith(prefix) and isinstance(value, np.ndarray)}
+        return {name[len(prefix):-len(".npy")]: value for name, value in self.members.items()
+                if name.startswith(prefix)}
 
     def restore_weights(self, network, by_name: bool) -> None:
         """by_name: match parameters by name (load_model); else by position (load_weights), checking shapes."""
         stored = self.arrays("weights/")
         params = network.parameters()
         if len(stored) != len(params):
-            raise ValueError(f"{self.path}: holds {len(stored)} weight arrays, the model has {len(params)} parameters")
+            raise CheckpointError(f"{self.path}: holds {len(stored)} weight arrays, the model has {len(params)} "
+                                  "parameters")
         values = [stored.get(p.name) for p in params] if by_name else list(stored.values())
         for param, value in zip(params, values):
             if value is None:
-                raise ValueError(f"{self.path}: no weights for parameter {param.name!r}")
-            if value.shape != param.shape:
-                raise ValueError(f"{self.path}: weights of shape {value.shape} for parameter {param.name!r} of shape "
-                                 f"{param.shape}")
+                raise CheckpointError(f"{self.path}: no weights for parameter {param.name!r}")
+            if value.shape != param.shape or value.dtype.kind != "f":
+                raise CheckpointError(f"{self.path}: weights of shape {value.shape} and dtype {value.dtype} for "
+                                      f"parameter {param.name!r} of shape {param.shape}")
         for param, value in zip(params, values):
             param.assign(value)
 
     def restore_optimizer(self, optimizer) -> None:
         scalars = self.text(OPTIMIZER_SCALARS)
         if scalars is None:
-            raise ValueError(f"{self.path}: holds no optimizer state")
-        optimizer.load_state_dict({**scalars, **self.arrays("optimizer/")})
+            raise CheckpointError(f"{self.path}: holds no optimizer state")
+        try:
+            optimizer.load_state_dict({**scalars, **self.arrays("optimizer/")})
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{self.path}: optimizer state does not fit the optimizer: {error}") from None
+
+    def build_network(self):
+        """The network described by architecture.json: every class name checked against the registry first."""
+        from .network import NETWORKS, network_from_config
+        from .registry import registered_layers
+
+        architecture = self.text(ARCHITECTURE)
+        if architecture is None:
+            raise CheckpointError(f"{self.path}: holds weights only (save_weights); use model.load_weights")
+        if architecture.get("format") != FORMAT_VERSION:
+            raise CheckpointError(f"{self.path}: unsupported format {architecture.get('format')!r}")
+        network = architecture.get("network")
+        config = network.get("config") if isinstance(network, dict) else None
+        layers = config.get("layers") if isinstance(config, dict) else None
+        if (not isinstance(network, dict) or network.get("class_name") not in NETWORKS
+                or not isinstance(layers, list) or not all(isinstance(entry, dict) for entry in layers)):
+            raise CheckpointError(f"{self.path}: malformed architecture: the network must be one of "
+                                  f"{sorted(NETWORKS)} with a list of layers")
+        known = set(registered_layers())
+        unknown = sorted({repr(entry.get("class_name")) for entry in layers
+                          if not isinstance(entry.get("class_name"), str) or entry["class_name"] not in known})
+        if unknown:
+            raise CheckpointError(f"{self.path}: unknown layer classes {', '.join(unknown)} (register them with "
+                                  f"convkit.registry.register_layer before loading); known: {', '.join(sorted(known))}")
+        try:
+            return network_from_config(network)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError,
+                MemoryError) as error:
+            raise CheckpointError(f"{self.path}: malformed architecture: {type(error).__name__}: {error}") from None
 
 
 def save_model(network, path, optimizer=None, metadata: Optional[dict] = None) -> None:
@@ -133,18 +169,8 @@ def save_model(network, path, optimizer=None, metadata: Optional[dict] = None) -
 def load_model(path, optimizer=None):
     """The network saved at path, rebuilt from its architecture and restored; calls
     optimizer.load_state_dict(...) with the saved optimizer state when an optimizer is given."""
-    from .network import network_from_config
-
     checkpoint = _Checkpoint(path)
-    architecture = checkpoint.text(ARCHITECTURE)
-    if architecture is None:
-        raise ValueError(f"{checkpoint.path}: holds weights only (save_weights); use model.load_weights")
-    if architecture.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{checkpoint.path}: unsupported format {architecture.get('format')!r}")
-    try:
-        network = network_from_config(architecture["network"])
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{checkpoint.path}: malformed architecture: {error!r}") from None
+    network = checkpoint.build_network()
     checkpoint.restore_weights(network, by_name=True)
     if optimizer is not None:
         checkpoint.restore_optimizer(optimizer)

@@ -9,6 +9,7 @@ from `convkit.metrics`). Samples are along the first axis of x and y.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import threading
@@ -16,8 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import optim
-from ._validate import check_positive_int, check_real
+from . import anomaly, optim
+from ._validate import check_bool, check_positive_int, check_real
 from .callbacks import Callback
 from .progress import ProgressBar
 
@@ -149,8 +150,13 @@ class TrainingMixin:
         self.zero_grad()
         y_pred = self.forward(x, training=True)
         loss_value, dy = self.loss(y_pred, y)
+        checking = anomaly.is_anomaly_detection_enabled()
+        if checking:
+            anomaly.check_loss(self.loss, loss_value, dy)
         self.backward(dy)
         self.optimizer.step()
+        if checking:
+            anomaly.check_parameters(self.trainable_parameters(), self.optimizer.lr)
         return self._measure(y_pred, y, loss_value)
 
     def evaluate(self, x, y, batch_size: int = 32) -> Dict[str, float]:
@@ -174,7 +180,9 @@ class TrainingMixin:
 
     def predict(self, x, batch_size: int = 32,
                 mc_samples: Optional[int] = None) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
-        """Outputs for x, batch by batch, in inference mode.
+        """Outputs for x, batch by batch, in inference mode. Thread-safe: several threads may call predict on
+        one model at once (bit-identical to serial calls), but not while another thread trains it, and not with
+        mc_samples (its passes run in training mode).
 
         mc_samples=M (Monte-Carlo dropout): M passes with training=True, so dropout stays on, and returns
         (mean, variance) over the passes (population variance, ddof=0), each of the output's shape. Note that
@@ -226,7 +234,7 @@ class TrainingMixin:
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, validation_data: Optional[Tuple[Any, Any]] = None,
             validation_split: float = 0.0, shuffle: bool = True, callbacks: Optional[Sequence[Callback]] = None,
             verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0,
-            augment: Optional[Augment] = None) -> History:
+            augment: Optional[Augment] = None, detect_anomaly: bool = False) -> History:
         """Trains for `epochs` epochs (from `initial_epoch`, for resuming) of mini-batches of x, y.
 
         validation_split: the last fraction of the samples (taken before shuffling) is held out for validation,
@@ -237,6 +245,10 @@ class TrainingMixin:
         batch, rng seeded by (seed, epoch, batch index); validation data is never augmented. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (on
         stderr). Each epoch's logs hold the mean training loss and metrics over its batches, their `val_*`
         counterparts and `lr`.
+
+        detect_anomaly=True turns anomaly detection (convkit.anomaly) on for this run: the first NaN or infinity
+        in a layer's output or gradient, the loss or a parameter after a step raises AnomalyError naming where it
+        came from, before the step that met it is recorded or any callback saves the model.
 
         Ctrl-C: the current batch finishes, the epoch is abandoned (no on_epoch_end), the callbacks'
         on_train_end runs, and the History comes back with `interrupted=True`; a second Ctrl-C raises
@@ -253,6 +265,7 @@ class TrainingMixin:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        checking = anomaly.detect_anomaly() if check_bool(detect_anomaly, "detect_anomaly") else contextlib.nullcontext()
         x, y, validation = _hold_out(x, y, validation_data, validation_split)
 
         history = History()
@@ -266,7 +279,7 @@ class TrainingMixin:
             raise ValueError(f"seed must be >= 0, got {seed!r}")
         total_batches = len(_batches(len(x), batch_size))
         self.stop_training = False
-        with _CtrlCAfterBatch() as ctrl_c:
+        with _CtrlCAfterBatch() as ctrl_c, checking:
             try:
                 for cb in callback_list:
                     cb.on_train_begin({})

@@ -3,6 +3,8 @@
 #
 #   tools/fuzz.sh [SECONDS]          # coverage-guided, against the in-place build      (make fuzz)
 #   tools/fuzz.sh [SECONDS] asan     # against the ASan/UBSan build of tools/asan.sh    (make fuzz-asan)
+#   FUZZ_HARNESS=checkpoint tools/fuzz.sh [SECONDS]   # the checkpoint loader, tests/fuzz/fuzz_checkpoint.py
+#                                                     # (corpus fuzz-corpus-checkpoint/)   (make fuzz-checkpoint)
 #
 # Under ASan the coverage feedback is lost: the preloaded gcc libasan shadows the coverage hooks of
 # atheris's libFuzzer (atheris's own asan_with_fuzzer.so is clang's runtime, incompatible with a gcc build).
@@ -12,7 +14,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_TO_RUN="${1:-600}"
-mkdir -p "$ROOT/fuzz-corpus" "$ROOT/fuzz-artifacts"
+HARNESS="${FUZZ_HARNESS:-ops}"
+CORPUS="$ROOT/fuzz-corpus$([[ "$HARNESS" == ops ]] || echo "-$HARNESS")"
+mkdir -p "$CORPUS" "$ROOT/fuzz-artifacts"
 export OPENBLAS_NUM_THREADS=1
 if [[ "${2:-}" == "asan" ]]; then
   "$ROOT/tools/asan.sh" --build  # bring the instrumented build and its Python copy up to date
@@ -25,5 +29,5 @@ else
   export PYTHONPATH="$ROOT"
 fi
 cd "$ROOT/fuzz-artifacts"
-exec python3 "$ROOT/tests/fuzz/fuzz_ops.py" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=4096 \
-  -artifact_prefix="$ROOT/fuzz-artifacts/" "$ROOT/fuzz-corpus"
+exec python3 "$ROOT/tests/fuzz/fuzz_$HARNESS.py" -max_total_time="$SECONDS_TO_RUN" -timeout=10 -rss_limit_mb=4096 \
+  -artifact_prefix="$ROOT/fuzz-artifacts/" "$CORPUS"

@@ -17,17 +17,23 @@ Contract of a subclass:
 - compute_output_shape(input_shape), and optionally flops(input_shape) for summary().
 Layers taking several inputs (Add, Concatenate) set multi_input = True: they get a list of arrays (shapes)
 and their backward returns a list of gradients.
+
+Threads: forward(x, training=False) mutates nothing shared (call depths are per thread, building is locked),
+so several threads may run inference on one model at once. Training one model from several threads at once
+is not supported: save_for_backward keeps one call's values on the layer.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import re
-from typing import Optional, Union
+import threading
+from typing import Iterator, Optional, Union
 
 import numpy as np
 
-from .. import initializers
+from .. import anomaly, initializers
 from .._validate import as_float_array, check_bool
 from ..parameter import Parameter
 from ..symbolic import Node, SymbolicTensor, is_symbolic
@@ -36,6 +42,20 @@ Shape = tuple[int, ...]
 ShapeOrShapes = Union[Shape, list[Shape]]
 
 _name_counts: collections.Counter = collections.Counter()
+_build_lock = threading.RLock()  # RLock: a wrapper layer (Dropout around a layer) builds its inner layer
+
+
+class _CallDepths(threading.local):
+    """How deep each layer is in its own forward / backward, per thread ({id(layer): depth}): the outermost
+    call validates and builds, and calls of one shared model from several threads (predict) do not see each
+    other's depths."""
+
+    def __init__(self) -> None:
+        self.forward: dict[int, int] = {}
+        self.backward: dict[int, int] = {}
+
+
+_depths = _CallDepths()
 
 
 def _default_name(cls: type) -> str:
@@ -56,38 +76,56 @@ def check_shape(shape, name: str = "input_shape") -> Shape:
     return tuple(int(n) for n in shape)
 
 
+@contextlib.contextmanager
+def _one_call_deeper(depths: dict[int, int], layer: "Layer") -> Iterator[bool]:
+    """Counts one more call of layer in depths for the block; yields whether it is the outermost one."""
+    depth = depths.get(id(layer), 0)
+    depths[id(layer)] = depth + 1
+    try:
+        yield depth == 0
+    finally:
+        if depth:
+            depths[id(layer)] = depth
+        else:
+            del depths[id(layer)]
+
+
 def _wrap_forward(forward):
-    """Build on first use, validate `training`, forget the previous call's saved values."""
+    """Build on first use, validate `training`, forget the previous call's saved values; in anomaly mode, check
+    the output."""
     @functools.wraps(forward)
     def wrapped(self, x, training: bool = False):
-        outermost = self._forward_depth == 0
-        if outermost:
+        with _one_call_deeper(_depths.forward, self) as outermost:
+            if not outermost:
+                return forward(self, x, training)
             training = check_bool(training, "training")
             x = [as_float_array(a, f"x[{i}]") for i, a in enumerate(x)] if self.multi_input else as_float_array(x, "x")
             if not self.built:
                 self.build_once([a.shape[1:] for a in x] if self.multi_input else x.shape[1:])
             self._saved = None
-        self._forward_depth += 1
-        try:
-            return forward(self, x, training)
-        finally:
-            self._forward_depth -= 1
+            y = forward(self, x, training)
+            if anomaly.is_anomaly_detection_enabled():
+                anomaly.check_forward(self, x, y)
+            return y
 
     return wrapped
 
 
 def _wrap_backward(backward):
-    """Free the saved values once the gradient is taken (a second backward needs a new forward)."""
+    """Free the saved values once the gradient is taken (a second backward needs a new forward); in anomaly
+    mode, check the gradients."""
     @functools.wraps(backward)
     def wrapped(self, dy):
-        outermost = self._backward_depth == 0
-        self._backward_depth += 1
-        try:
-            return backward(self, dy)
-        finally:
-            self._backward_depth -= 1
-            if outermost:
+        with _one_call_deeper(_depths.backward, self) as outermost:
+            if not outermost:
+                return backward(self, dy)
+            try:
+                dx = backward(self, dy)
+            finally:
                 self._saved = None
+            if anomaly.is_anomaly_detection_enabled():
+                anomaly.check_backward(self, dy, dx)
+            return dx
 
     return wrapped
 
@@ -121,8 +159,6 @@ class Layer:
         self._weights: list[Parameter] = []
         self._state: list[Parameter] = []
         self._saved: Optional[tuple] = None
-        self._forward_depth = 0
-        self._backward_depth = 0
 
     # ---- building ----------------------------------------------------------------------------------------
 
@@ -132,11 +168,13 @@ class Layer:
         self.compute_output_shape(input_shape)
 
     def build_once(self, input_shape: ShapeOrShapes) -> None:
-        if self.built:
-            return
-        input_shape = [check_shape(s) for s in input_shape] if self.multi_input else check_shape(input_shape)
-        self.build(input_shape)
-        self.built, self.built_input_shape = True, input_shape
+        """build(input_shape) unless built; under a lock, so that threads sharing an unbuilt model build it once."""
+        with _build_lock:
+            if self.built:
+                return
+            input_shape = [check_shape(s) for s in input_shape] if self.multi_input else check_shape(input_shape)
+            self.build(input_shape)
+            self.built, self.built_input_shape = True, input_shape
 
     def add_weight(self, name: str, shape: Shape, initializer="glorot_uniform", *, decay: bool = True) -> Parameter:
         """A learnable Parameter named '<layer name>/<name>', initialised now in the layer's dtype."""

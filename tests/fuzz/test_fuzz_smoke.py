@@ -1,4 +1,4 @@
-"""The fuzz harness itself runs (a few hundred inputs); skipped without atheris. Long runs: tools/fuzz.sh."""
+"""The fuzz harnesses themselves run (a few hundred inputs); skipped without atheris. Long runs: tools/fuzz.sh."""
 from __future__ import annotations
 
 import os
@@ -12,12 +12,13 @@ import convkit
 
 pytest.importorskip("atheris")
 
-HARNESS = Path(__file__).resolve().parent / "fuzz_ops.py"
+HARNESSES = Path(__file__).resolve().parent
 
 
-def test_harness_runs_a_few_hundred_inputs_cleanly(tmp_path):
+@pytest.mark.parametrize("harness", ["fuzz_ops.py", "fuzz_checkpoint.py"])
+def test_harness_runs_a_few_hundred_inputs_cleanly(tmp_path, harness):
     env = dict(os.environ, PYTHONPATH=str(Path(convkit.__file__).resolve().parents[1]), OPENBLAS_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(HARNESS), "-runs=300", "-seed=1", "-timeout=20",
+    done = subprocess.run([sys.executable, str(HARNESSES / harness), "-runs=300", "-seed=1", "-timeout=20",
                            f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=300, env=env,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
