@@ -88,11 +88,9 @@ def _max_backward(dy, x: np.ndarray, axes: list[AxisWindows], indices) -> np.nda
         if not np.issubdtype(indices.dtype, np.integer) or indices.shape != shape:
             raise ValueError(f"indices must be an integer array of the output's shape {shape}, got "
                              f"{indices.dtype} {indices.shape}")
-        positions = int(np.prod(x.shape[1:-1]))
-        outside = indices[(indices < 0) | (indices >= positions)]
-        if outside.size:
-            raise ValueError(f"indices must lie in [0, {positions}) (the input's spatial positions), got index "
-                             f"{outside.flat[0]}")
+        # No range check here: the core compares every index with the taps of its window (it never uses
+        # one as an address) and names the first that is not one of them. A NumPy pass over the indices
+        # cost ~40% of the backward pass.
         indices = np.ascontiguousarray(indices, dtype=np.int64)
     dx = np.empty(x.shape, dtype=dtype)
     _C.max_pool_backward(_as_5d(dy, shape[1:-1]), _as_5d(indices, shape[1:-1]), _as_5d(dx, x.shape[1:-1]),
