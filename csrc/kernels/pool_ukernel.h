@@ -31,6 +31,25 @@ using PoolMaxGatherFn = std::int64_t (*)(std::int64_t channels, std::int64_t win
                                          const std::int64_t* const* index, std::int64_t spatial_index,
                                          T* dx) noexcept;
 
+// The windows of one output row along the innermost axis (W): window o reads columns begin[o],
+// begin[o] + step, ... < end[o] of every input row its output row reads.
+struct PoolRowWindows {
+  std::int64_t count;
+  const std::int64_t* begin;
+  const std::int64_t* end;
+  std::int64_t step;
+};
+// Max pooling's backward pass where no two windows read a common tap (stride >= pool size), for one row
+// of output pixels and one input row its windows read, as a scatter: dx_row is pixel 0 of that input row
+// (pixel w at + w * channels) and row_index its spatial index. For each window o and channel k, each tap w
+// of the window gets dx = 0 + (row_index + w == index[o][k] ? dy[o][k] : 0): every tap is written once, by
+// its window, and needs no zeroing first (the + 0 gives +0 for a dy of -0, as the gathers' sums do).
+// Returns how many (o, k) named a tap of this row. An index is only ever compared, never used as an
+// address, so any value is safe.
+template <class T>
+using PoolMaxScatterFn = std::int64_t (*)(std::int64_t channels, const PoolRowWindows& windows, T* dx_row,
+                                          std::int64_t row_index, const T* dy, const std::int64_t* index) noexcept;
+
 template <class T>
 struct PoolUkernel {
   const char* name;  // dtype-pool-1xL-isa, L the channels of its vector step
@@ -39,6 +58,7 @@ struct PoolUkernel {
   PoolSumFn<T> sum;
   PoolAvgGatherFn<T> avg_gather;
   PoolMaxGatherFn<T> max_gather;
+  PoolMaxScatterFn<T> max_scatter;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

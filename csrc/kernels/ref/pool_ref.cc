@@ -58,8 +58,25 @@ std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* co
 }
 
 template <class T>
+std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, T* dx_row, std::int64_t row_index,
+                         const T* dy, const std::int64_t* index) noexcept {
+  std::int64_t matches = 0;
+  for (std::int64_t o = 0; o < windows.count; ++o, dy += channels, index += channels) {
+    for (std::int64_t w = windows.begin[o]; w < windows.end[o]; w += windows.step) {
+      T* dx = dx_row + w * channels;
+      for (std::int64_t k = 0; k < channels; ++k) {
+        const bool hit = index[k] == row_index + w;
+        dx[k] = T(0) + (hit ? dy[k] : T(0));
+        matches += hit;
+      }
+    }
+  }
+  return matches;
+}
+
+template <class T>
 constexpr PoolUkernel<T> reference_kernel(const char* name) {
-  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_gather<T>};
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_gather<T>, &max_scatter<T>};
 }
 
 }  // namespace
