@@ -23,14 +23,6 @@ using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* co
 template <class T>
 using PoolAvgGatherFn = void (*)(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor,
                                  T* dx) noexcept;
-// Max pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose windows
-// read it (in output order): dx[k] = the sum over t of dy[t][k] where index[t][k] == spatial_index (the
-// argmax of window t is this pixel), added in order from 0. Returns how many (t, k) pairs matched.
-template <class T>
-using PoolMaxGatherFn = std::int64_t (*)(std::int64_t channels, std::int64_t windows, const T* const* dy,
-                                         const std::int64_t* const* index, std::int64_t spatial_index,
-                                         T* dx) noexcept;
-
 // The windows of one output row along the innermost axis (W): window o reads columns begin[o],
 // begin[o] + step, ... < end[o] of every input row its output row reads.
 struct PoolRowWindows {
@@ -39,16 +31,17 @@ struct PoolRowWindows {
   const std::int64_t* end;
   std::int64_t step;
 };
-// Max pooling's backward pass where no two windows read a common tap (stride >= pool size), for one row
-// of output pixels and one input row its windows read, as a scatter: dx_row is pixel 0 of that input row
-// (pixel w at + w * channels) and row_index its spatial index. For each window o and channel k, each tap w
-// of the window gets dx = 0 + (row_index + w == index[o][k] ? dy[o][k] : 0): every tap is written once, by
-// its window, and needs no zeroing first (the + 0 gives +0 for a dy of -0, as the gathers' sums do).
-// Returns how many (o, k) named a tap of this row. An index is only ever compared, never used as an
-// address, so any value is safe.
+// Max pooling's backward pass for one row of output pixels and one input row its windows read, as a
+// scatter: dx_row is pixel 0 of that input row (pixel w at + w * channels) and row_index its spatial index.
+// For each window o in order and channel k, each tap w of the window gets
+// share = (row_index + w == index[o][k] ? dy[o][k] : 0): dx += share when accumulate, else dx = 0 + share
+// (when no other window reads the tap: then each tap is written once and needs no zeroing; the + 0 gives
+// +0 for a dy of -0, as a sum from zero does). Returns how many (o, k) named a tap of this row. An index
+// is only ever compared, never used as an address, so any value is safe.
 template <class T>
 using PoolMaxScatterFn = std::int64_t (*)(std::int64_t channels, const PoolRowWindows& windows, T* dx_row,
-                                          std::int64_t row_index, const T* dy, const std::int64_t* index) noexcept;
+                                          std::int64_t row_index, const T* dy, const std::int64_t* index,
+                                          bool accumulate) noexcept;
 
 template <class T>
 struct PoolUkernel {
@@ -57,7 +50,6 @@ struct PoolUkernel {
   PoolMaxFn<T> max;
   PoolSumFn<T> sum;
   PoolAvgGatherFn<T> avg_gather;
-  PoolMaxGatherFn<T> max_gather;
   PoolMaxScatterFn<T> max_scatter;
 };
 

@@ -13,10 +13,12 @@
 //
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
 // every y element is written once, from taps visited in window order, whatever the thread count. Backward
-// passes are gathers: threads split the input rows (n, d, h), and each dx element is the sum, in output
-// order, of what the few windows that read it send it (AxisCovers lists them): max pooling the dy whose
-// argmax index names it, average pooling every dy divided by its window's divisor. So dx is written once
-// and never zeroed first, there are no races, and the bits are the same for any thread count.
+// passes split the input rows (n, d, h), and each dx element is the sum, in output order, of what the few
+// windows that read it send it (AxisCovers lists them). Max pooling scatters: for each of its input rows a
+// thread zeroes the row (in L1) and adds, output row by output row, each window's dy to the tap its index
+// names (the + 0 to the others); where no two windows share a tap (2x2/2) each tap is written once and
+// nothing is zeroed. Average pooling gathers every dy divided by its window's divisor. No races, and the bits
+// are the same for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -179,22 +181,20 @@ std::array<AxisCovers, 3> axis_covers(const PoolGeometry& g) {
   return {AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]), AxisCovers(g.axes[2], g.in[2])};
 }
 
-// Backward gathers: threads split the input rows (n, d, h). Each thread makes its own visitor with
-// make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the thread's share,
-// in order, with the spatial indices of the output pixels whose windows read that pixel, in output order,
-// and returns a count. Returns the sum of the counts.
+// Average pooling's backward gather: threads split the input rows (n, d, h). Each thread makes its own
+// visitor with make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the
+// thread's share, in order, with the spatial indices of the output pixels whose windows read that pixel,
+// in output order.
 template <class MakeVisitor>
-int64_t for_each_input_pixel(const PoolGeometry& g, const std::array<AxisCovers, 3>& covers,
-                             MakeVisitor&& make_visitor) {
+void for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) {
   const std::array<int64_t, 3> out = out_extent(g);
+  const std::array<AxisCovers, 3> covers = axis_covers(g);
   const int64_t rows = g.batch * g.in[0] * g.in[1];
-  std::atomic<int64_t> total{0};
-  if (rows == 0) return 0;
+  if (rows == 0) return;
   run_parallel(pass_threads(g, rows), [&](int tid, int team) {
     auto visit = make_visitor();
     std::vector<int64_t> output_rows;  // the output rows (od, oh) whose windows read this row, as od * O1 + oh
     std::vector<int64_t> outputs;
-    int64_t count = 0;
     for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
       const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
       output_rows.clear();
@@ -206,12 +206,10 @@ int64_t for_each_input_pixel(const PoolGeometry& g, const std::array<AxisCovers,
         for (const int64_t output_row : output_rows) {
           for (const int64_t ow : covers[2].of(w)) outputs.push_back(output_row * out[2] + ow);
         }
-        count += visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
+        visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
       }
     }
-    total += count;
   });
-  return total.load();
 }
 
 bool is_tap(const AxisWindows& a, int64_t o, int64_t i) {
@@ -264,17 +262,17 @@ void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* indices)
   });
 }
 
-// Max pooling's backward pass where no two windows read a common tap (AxisCovers::disjoint on every axis:
-// 2x2/2), as a scatter: threads split the input rows (n, d, h); the one output row whose windows read an
-// input row writes each of its taps once (max_scatter), and the driver zeroes what no window reads.
 template <class T>
-int64_t max_pool_scatter(const PoolGeometry& g, const std::array<AxisCovers, 3>& covers, const T* dy,
-                         const int64_t* indices, T* dx) {
+void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
+  check_pool_geometry(g);
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
   const std::array<int64_t, 3> out = out_extent(g);
+  const std::array<AxisCovers, 3> covers = axis_covers(g);
   const int64_t c = g.channels, row_elements = g.in[2] * c, in_rows = g.in[0] * g.in[1];
   const int64_t out_row_elements = out[2] * c, out_image = out[0] * out[1] * out_row_elements;
   const PoolRowWindows windows{out[2], g.axes[2].begin.data(), g.axes[2].end.data(), g.axes[2].step};
+  // Disjoint windows (2x2/2): each tap is written once, by its window, with no zeroing first.
+  const bool accumulate = !(covers[0].disjoint() && covers[1].disjoint() && covers[2].disjoint());
   const int64_t rows = g.batch * in_rows;
   std::atomic<int64_t> total{0};
   run_parallel(pass_threads(g, rows), [&](int tid, int team) {
@@ -284,45 +282,20 @@ int64_t max_pool_scatter(const PoolGeometry& g, const std::array<AxisCovers, 3>&
       T* dx_row = dx + row * row_elements;
       const AxisCovers::Range depth = covers[0].of(d), height = covers[1].of(h);
       const bool read = depth.begin() != depth.end() && height.begin() != height.end();
-      if (!read || !covers[2].complete()) std::fill(dx_row, dx_row + row_elements, T(0));
-      if (!read) continue;
-      const int64_t offset = n * out_image + (*depth.begin() * out[1] + *height.begin()) * out_row_elements;
-      matches += ukernel.max_scatter(c, windows, dx_row, (d * g.in[1] + h) * g.in[2], dy + offset, indices + offset);
+      // Zeroed just before the windows add to it, while it is in L1 (a fill of all of dx first cost more).
+      if (accumulate || !read || !covers[2].complete()) std::fill(dx_row, dx_row + row_elements, T(0));
+      for (const int64_t od : depth) {
+        for (const int64_t oh : height) {
+          const int64_t offset = n * out_image + (od * out[1] + oh) * out_row_elements;
+          matches += ukernel.max_scatter(c, windows, dx_row, (d * g.in[1] + h) * g.in[2], dy + offset,
+                                         indices + offset, accumulate);
+        }
+      }
     }
     total += matches;
   });
-  return total.load();
-}
-
-template <class T>
-void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
-  check_pool_geometry(g);
-  const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
-  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
-  const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  const std::array<AxisCovers, 3> covers = axis_covers(g);
-  // Disjoint windows (2x2/2): a scatter reads each index once and writes each dx once. Overlapping ones: the
-  // gather, which writes each dx once without zeroing it first (a scatter would have to accumulate).
-  int64_t matches = 0;
-  if (covers[0].disjoint() && covers[1].disjoint() && covers[2].disjoint()) {
-    matches = max_pool_scatter(g, covers, dy, indices, dx);
-  } else {
-    matches = for_each_input_pixel(g, covers, [&] {
-      return [&, grads = std::vector<const T*>(), argmaxes = std::vector<const int64_t*>()](
-                 int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
-        grads.clear();
-        argmaxes.clear();
-        for (const int64_t o : outputs) {
-          grads.push_back(dy + n * out_image + o * c);
-          argmaxes.push_back(indices + n * out_image + o * c);
-        }
-        return ukernel.max_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), argmaxes.data(), spatial,
-                                  dx + n * in_image + spatial * c);
-      };
-    });
-  }
   // Each output element's index names one tap of its window, so it matched exactly once; otherwise report it.
-  if (matches != g.batch * out_image) throw_first_index_outside_window(g, indices);
+  if (total.load() != g.batch * out_image) throw_first_index_outside_window(g, indices);
 }
 
 template <class T>
@@ -351,7 +324,7 @@ void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_inc
   for_each_image_output(g, [&](const std::array<int64_t, 3>& o, int64_t) {
     divisors.push_back(static_cast<T>(divisor(g, o, count_include_pad)));
   });
-  for_each_input_pixel(g, axis_covers(g), [&] {
+  for_each_input_pixel(g, [&] {
     return [&, grads = std::vector<const T*>(), window_divisors = std::vector<T>()](
                int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
       grads.clear();
@@ -359,7 +332,6 @@ void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_inc
       for (const int64_t o : outputs) grads.push_back(dy + n * out_image + o * c), window_divisors.push_back(divisors[o]);
       ukernel.avg_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), window_divisors.data(),
                          dx + n * in_image + spatial * c);
-      return int64_t{0};
     };
   });
 }

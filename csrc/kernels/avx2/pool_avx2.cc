@@ -154,58 +154,8 @@ void avg_gather(std::int64_t channels, std::int64_t windows, const typename S::T
   }
 }
 
-// Which of a vector of channels' int64 argmax indices equal `spatial`, as a mask of the values' lanes. The
-// caller counts the matches by adding the masks (a match is -1 in each of its 32-bit lanes) into an integer
-// vector, negated at the end.
-inline __m256 match_indices(const std::int64_t* index, __m256i spatial, F32x8) {
-  const __m256i low = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial);
-  const __m256i high = _mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 4)), spatial);
-  // The low 32 bits of each 64-bit mask, in channel order: the shuffle interleaves the halves per 128-bit lane.
-  const __m256 packed = _mm256_shuffle_ps(_mm256_castsi256_ps(low), _mm256_castsi256_ps(high), _MM_SHUFFLE(2, 0, 2, 0));
-  return _mm256_castsi256_ps(_mm256_permute4x64_epi64(_mm256_castps_si256(packed), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-inline __m256d match_indices(const std::int64_t* index, __m256i spatial, F64x4) {
-  return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index)), spatial));
-}
-
 inline __m256 masked(__m256 mask, __m256 v) { return _mm256_and_ps(mask, v); }
 inline __m256d masked(__m256d mask, __m256d v) { return _mm256_and_pd(mask, v); }
-inline __m256i bits(__m256 v) { return _mm256_castps_si256(v); }
-inline __m256i bits(__m256d v) { return _mm256_castpd_si256(v); }
-
-template <class S>
-std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const typename S::T* const* dy,
-                        const std::int64_t* const* index, std::int64_t spatial_index, typename S::T* dx) noexcept {
-  using T = typename S::T;
-  const __m256i spatial = _mm256_set1_epi64x(spatial_index);
-  __m256i counts = _mm256_setzero_si256();  // minus the matches, per 32-bit lane (S::lanes of them used)
-  std::int64_t k = 0;
-  for (; k + S::lanes <= channels; k += S::lanes) {
-    typename S::V sum = S::zero();
-    for (std::int64_t t = 0; t < windows; ++t) {
-      const typename S::V hit = match_indices(index[t] + k, spatial, S());
-      sum = S::add(sum, masked(hit, S::load(dy[t] + k)));
-      counts = _mm256_add_epi32(counts, bits(hit));
-    }
-    S::store(dx + k, sum);
-  }
-  alignas(32) std::int32_t lanes[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), counts);
-  std::int64_t matches = 0;
-  for (std::int32_t lane : lanes) matches -= lane;
-  if constexpr (S::lanes == 4) matches /= 2;  // a 64-bit mask is two 32-bit -1s
-  for (; k < channels; ++k) {  // the channels that do not fill a vector
-    T sum = T(0);
-    for (std::int64_t t = 0; t < windows; ++t) {
-      const bool hit = index[t][k] == spatial_index;
-      sum += hit ? dy[t][k] : T(0);
-      matches += hit;
-    }
-    dx[k] = sum;
-  }
-  return matches;
-}
 
 // A vector of channels' argmax indices as offsets from `origin`, one per value lane (int32 for float, int64
 // for double), or -1 where an index lies outside [origin, origin + span) (span <= INT32_MAX): then one
@@ -220,7 +170,7 @@ inline __m256i valid_offsets(const std::int64_t* index, __m256i origin, __m256i 
 inline __m256i tap_offsets(const std::int64_t* index, __m256i origin, __m256i biased_span, F32x8) {
   const __m256 low = _mm256_castsi256_ps(valid_offsets(index, origin, biased_span));
   const __m256 high = _mm256_castsi256_ps(valid_offsets(index + 4, origin, biased_span));
-  // The low 32 bits of each offset, in channel order (as match_indices packs its masks).
+  // The low 32 bits of each offset, in channel order: the shuffle interleaves the halves per 128-bit lane.
   const __m256 packed = _mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0));
   return _mm256_permute4x64_epi64(_mm256_castps_si256(packed), _MM_SHUFFLE(3, 1, 2, 0));
 }
@@ -243,20 +193,21 @@ inline __m256d either(__m256d a, __m256d b) { return _mm256_or_pd(a, b); }
 
 // One vector of channels of window o, one input row: the offsets of its index from the row's first tap
 // are computed once, then each tap costs one compare and one store.
-template <class S>
+template <class S, bool Accumulate>
 std::int64_t scatter_vector(std::int64_t first, std::int64_t end, std::int64_t step, typename S::T* dx,
                             typename S::V grad, __m256i offsets, std::int64_t channels) {
   typename S::V named = S::zero();
   for (std::int64_t w = first; w < end; w += step) {
     const typename S::V hit = names_tap(offsets, w - first, S());
-    S::store(dx + w * channels, S::add(S::zero(), masked(hit, grad)));
+    typename S::T* tap = dx + w * channels;
+    S::store(tap, S::add(Accumulate ? S::load(tap) : S::zero(), masked(hit, grad)));
     named = either(named, hit);
   }
   return count_lanes(named);  // the taps are distinct positions: a lane names at most one of them
 }
 
-template <class S>
-std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
+template <class S, bool Accumulate>
+std::int64_t max_scatter_row(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
                          std::int64_t row_index, const typename S::T* dy, const std::int64_t* index) noexcept {
   using T = typename S::T;
   std::int64_t matches = 0;
@@ -267,14 +218,15 @@ std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, t
       const __m256i origin = _mm256_set1_epi64x(row_index + first);
       const __m256i biased_span = _mm256_set1_epi64x(span ^ INT64_MIN);
       for (; k + S::lanes <= channels; k += S::lanes) {
-        matches += scatter_vector<S>(first, end, windows.step, dx_row + k, S::load(dy + k),
+        matches += scatter_vector<S, Accumulate>(first, end, windows.step, dx_row + k, S::load(dy + k),
                                      tap_offsets(index + k, origin, biased_span, S()), channels);
       }
     }
     for (; k < channels; ++k) {  // the channels that do not fill a vector
       for (std::int64_t w = first; w < end; w += windows.step) {
         const bool hit = index[k] == row_index + w;
-        dx_row[w * channels + k] = T(0) + (hit ? dy[k] : T(0));
+        T& dx = dx_row[w * channels + k];
+        dx = (Accumulate ? dx : T(0)) + (hit ? dy[k] : T(0));
         matches += hit;
       }
     }
@@ -283,9 +235,16 @@ std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, t
 }
 
 template <class S>
+std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
+                         std::int64_t row_index, const typename S::T* dy, const std::int64_t* index,
+                         bool accumulate) noexcept {
+  return accumulate ? max_scatter_row<S, true>(channels, windows, dx_row, row_index, dy, index)
+                    : max_scatter_row<S, false>(channels, windows, dx_row, row_index, dy, index);
+}
+
+template <class S>
 PoolUkernel<typename S::T> avx2_kernel(const char* name) {
-  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &avg_gather<S>,
-          &max_gather<S>, &max_scatter<S>};
+  return {name, Isa::avx2_fma, &max_window<S>, &sum_window<S>, &avg_gather<S>, &max_scatter<S>};
 }
 
 }  // namespace
