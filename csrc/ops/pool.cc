@@ -15,10 +15,10 @@
 // every y element is written once, from taps visited in window order, whatever the thread count. Backward
 // passes split the input rows (n, d, h), and each dx element is the sum, in output order, of what the few
 // windows that read it send it (AxisCovers lists them). Max pooling scatters: for each of its input rows a
-// thread zeroes the row (in L1) and adds, output row by output row, each window's dy to the tap its index
-// names (the + 0 to the others); where no two windows share a tap (2x2/2) each tap is written once and
-// nothing is zeroed. Average pooling gathers every dy divided by its window's divisor. No races, and the bits
-// are the same for any thread count.
+// thread adds, output row by output row, each window's dy to the tap its index names (+0 to the others);
+// the first output row to reach an input row sets the taps instead, so rows need no zeroing (2x2/2: each
+// tap is written once). Average pooling gathers every dy divided by its window's divisor. No races, and the
+// bits are the same for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -271,8 +271,10 @@ void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indice
   const int64_t c = g.channels, row_elements = g.in[2] * c, in_rows = g.in[0] * g.in[1];
   const int64_t out_row_elements = out[2] * c, out_image = out[0] * out[1] * out_row_elements;
   const PoolRowWindows windows{out[2], g.axes[2].begin.data(), g.axes[2].end.data(), g.axes[2].step};
-  // Disjoint windows (2x2/2): each tap is written once, by its window, with no zeroing first.
-  const bool accumulate = !(covers[0].disjoint() && covers[1].disjoint() && covers[2].disjoint());
+  // Contiguous windows reading every column: the first output row to reach an input row sets its taps
+  // rather than adding to them, so the row needs no zeroing (a fill of each row first cost a quarter of
+  // the pass on 3x3/2).
+  const bool settable = g.axes[2].step == 1 && covers[2].complete();
   const int64_t rows = g.batch * in_rows;
   std::atomic<int64_t> total{0};
   run_parallel(pass_threads(g, rows), [&](int tid, int team) {
@@ -281,14 +283,14 @@ void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indice
       const int64_t n = row / in_rows, d = row / g.in[1] % g.in[0], h = row % g.in[1];
       T* dx_row = dx + row * row_elements;
       const AxisCovers::Range depth = covers[0].of(d), height = covers[1].of(h);
-      const bool read = depth.begin() != depth.end() && height.begin() != height.end();
-      // Zeroed just before the windows add to it, while it is in L1 (a fill of all of dx first cost more).
-      if (accumulate || !read || !covers[2].complete()) std::fill(dx_row, dx_row + row_elements, T(0));
+      bool fresh = settable && depth.begin() != depth.end() && height.begin() != height.end();
+      if (!fresh) std::fill(dx_row, dx_row + row_elements, T(0));
       for (const int64_t od : depth) {
         for (const int64_t oh : height) {
           const int64_t offset = n * out_image + (od * out[1] + oh) * out_row_elements;
           matches += ukernel.max_scatter(c, windows, dx_row, (d * g.in[1] + h) * g.in[2], dy + offset,
-                                         indices + offset, accumulate);
+                                         indices + offset, fresh);
+          fresh = false;
         }
       }
     }

@@ -191,34 +191,37 @@ inline std::int64_t count_lanes(__m256d mask) { return __builtin_popcount(_mm256
 inline __m256 either(__m256 a, __m256 b) { return _mm256_or_ps(a, b); }
 inline __m256d either(__m256d a, __m256d b) { return _mm256_or_pd(a, b); }
 
-// One vector of channels of window o, one input row: the offsets of its index from the row's first tap
-// are computed once, then each tap costs one compare and one store.
-template <class S, bool Accumulate>
-std::int64_t scatter_vector(std::int64_t first, std::int64_t end, std::int64_t step, typename S::T* dx,
-                            typename S::V grad, __m256i offsets, std::int64_t channels) {
+// One vector of channels of one window, one input row: the offsets of its index from the window's first
+// tap are computed once, then each tap costs one compare and one store (of 0 + share from column
+// `assign_from` on, of dx + share before it).
+template <class S>
+std::int64_t scatter_vector(std::int64_t first, std::int64_t end, std::int64_t step, std::int64_t assign_from,
+                            typename S::T* dx, typename S::V grad, __m256i offsets, std::int64_t channels) {
   typename S::V named = S::zero();
   for (std::int64_t w = first; w < end; w += step) {
     const typename S::V hit = names_tap(offsets, w - first, S());
     typename S::T* tap = dx + w * channels;
-    S::store(tap, S::add(Accumulate ? S::load(tap) : S::zero(), masked(hit, grad)));
+    S::store(tap, S::add(w < assign_from ? S::load(tap) : S::zero(), masked(hit, grad)));
     named = either(named, hit);
   }
   return count_lanes(named);  // the taps are distinct positions: a lane names at most one of them
 }
 
-template <class S, bool Accumulate>
-std::int64_t max_scatter_row(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
-                         std::int64_t row_index, const typename S::T* dy, const std::int64_t* index) noexcept {
+template <class S>
+std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
+                         std::int64_t row_index, const typename S::T* dy, const std::int64_t* index,
+                         bool fresh) noexcept {
   using T = typename S::T;
   std::int64_t matches = 0;
   for (std::int64_t o = 0; o < windows.count; ++o, dy += channels, index += channels) {
     const std::int64_t first = windows.begin[o], end = windows.end[o], span = end - first;
+    const std::int64_t assign_from = fresh ? (o > 0 ? windows.end[o - 1] : first) : end;
     std::int64_t k = 0;
     if (span <= INT32_MAX) {  // otherwise (windows 2^31 pixels wide) the scalar loop below does all channels
       const __m256i origin = _mm256_set1_epi64x(row_index + first);
       const __m256i biased_span = _mm256_set1_epi64x(span ^ INT64_MIN);
       for (; k + S::lanes <= channels; k += S::lanes) {
-        matches += scatter_vector<S, Accumulate>(first, end, windows.step, dx_row + k, S::load(dy + k),
+        matches += scatter_vector<S>(first, end, windows.step, assign_from, dx_row + k, S::load(dy + k),
                                      tap_offsets(index + k, origin, biased_span, S()), channels);
       }
     }
@@ -226,20 +229,12 @@ std::int64_t max_scatter_row(std::int64_t channels, const PoolRowWindows& window
       for (std::int64_t w = first; w < end; w += windows.step) {
         const bool hit = index[k] == row_index + w;
         T& dx = dx_row[w * channels + k];
-        dx = (Accumulate ? dx : T(0)) + (hit ? dy[k] : T(0));
+        dx = (w < assign_from ? dx : T(0)) + (hit ? dy[k] : T(0));
         matches += hit;
       }
     }
   }
   return matches;
-}
-
-template <class S>
-std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, typename S::T* dx_row,
-                         std::int64_t row_index, const typename S::T* dy, const std::int64_t* index,
-                         bool accumulate) noexcept {
-  return accumulate ? max_scatter_row<S, true>(channels, windows, dx_row, row_index, dy, index)
-                    : max_scatter_row<S, false>(channels, windows, dx_row, row_index, dy, index);
 }
 
 template <class S>
