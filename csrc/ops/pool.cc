@@ -156,10 +156,7 @@ class AxisCovers {
     for (int64_t o = 0; o < a.out(); ++o) {
       for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) outs_[next[i]++] = o;
     }
-    for (int64_t i = 0; i < in; ++i) {
-      most_ = std::max(most_, first_[i + 1] - first_[i]);
-      least_ = std::min(least_, first_[i + 1] - first_[i]);
-    }
+    for (int64_t i = 0; i < in; ++i) least_ = std::min(least_, first_[i + 1] - first_[i]);
   }
 
   struct Range {
@@ -168,13 +165,12 @@ class AxisCovers {
     const int64_t* end() const { return last; }
   };
   Range of(int64_t i) const { return {outs_.data() + first_[i], outs_.data() + first_[i + 1]}; }
-  // No two windows read a common index / every index is read by some window.
-  bool disjoint() const { return most_ <= 1; }
+  // Whether every index is read by some window.
   bool complete() const { return least_ >= 1; }
 
  private:
   std::vector<int64_t> first_, outs_;
-  int64_t most_ = 0, least_ = INT64_MAX;
+  int64_t least_ = INT64_MAX;
 };
 
 std::array<AxisCovers, 3> axis_covers(const PoolGeometry& g) {
