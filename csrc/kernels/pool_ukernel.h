@@ -36,9 +36,8 @@ struct PoolRowWindows {
 // For each window o in order and channel k, each tap w of the window gets
 // share = (row_index + w == index[o][k] ? dy[o][k] : 0), added to dx. With `fresh` (the row holds nothing
 // yet; windows.step must be 1 and the windows must read every column), a tap no earlier window of the
-// row reads (w >= end[o - 1]) is set to
-// 0 + share instead, so the row needs no zeroing first (the + 0 gives +0 for a dy of -0, as a sum from zero
-// does). Returns how many (o, k) named a tap of this row. An index is only ever compared, never used as an
+// row reads (w >= end[o - 1]) is set to 0 + share instead, so the row needs no zeroing first (the + 0
+// gives +0 for a dy of -0, as a sum from zero does). Returns how many (o, k) named a tap of this row. An index is only ever compared, never used as an
 // address, so any value is safe.
 template <class T>
 using PoolMaxScatterFn = std::int64_t (*)(std::int64_t channels, const PoolRowWindows& windows, T* dx_row,
