@@ -163,6 +163,51 @@ def test_every_pool_kernel_matches_reference(kernel):
             np.testing.assert_allclose(dx, _windows_holding(x.shape, 3, **options) / 9, rtol=tol, atol=tol)
 
 
+def _scattered(dy, x_shape, indices):
+    """dx of max pooling, independently of the core: each dy added at the input position its index names, in
+    dy's dtype and in output order (as the core adds), so that the results are equal to the bit."""
+    expected = np.zeros((x_shape[0], int(np.prod(x_shape[1:-1])), x_shape[-1]), dy.dtype)
+    n, _, c = np.indices((x_shape[0], int(np.prod(dy.shape[1:-1])), x_shape[-1]))
+    np.add.at(expected, (n, indices.reshape(n.shape), c), dy.reshape(n.shape))
+    return expected.reshape(x_shape)
+
+
+# Overlapping windows (accumulating scatter), disjoint ones covering every pixel but a last row and column
+# (7x6: store-only scatter plus zeroed rows), disjoint ones with gaps between them (stride 3), and dilated
+# overlapping windows that skip columns.
+SCATTER_CASES = [dict(pool_size=3, stride=2, padding=1), dict(pool_size=2), dict(pool_size=2, stride=3),
+                 dict(pool_size=2, stride=1, dilation=2)]
+
+
+@pytest.mark.parametrize("kernel", available_kernels("pool"), ids=lambda k: k.name)
+def test_every_pool_kernel_max_backward_matches_reference(kernel):
+    """Both scatters (accumulating, store-only) with vector steps and tails, NaN and ties, against np.add.at;
+    an index of another window is refused."""
+    dtype = {"f32": np.float32, "f64": np.float64}[kernel.dtype]
+    with convkit.use_kernel(kernel.name):
+        for channels in (1, 3, 4, 5, 8, 9, 17):
+            x = random_input((2, 7, 6, channels), dtype, channels, False)
+            x[0, 1, 1, ::2] = np.nan
+            x[1, 2:4, 2:4] = x[1, 2, 2]  # ties
+            for case in SCATTER_CASES:
+                y, indices = ops.max_pool2d(x, **case, return_indices=True)
+                dy = np.random.default_rng(channels).standard_normal(y.shape).astype(dtype)
+                dx = ops.max_pool_backward(dy, x, **case, indices=indices)
+                np.testing.assert_array_equal(dx, _scattered(dy, x.shape, indices), err_msg=str(case))
+                indices[1, -1, -1, -1] = indices[1, 0, 0, -1]  # a position of the first window, not the last's
+                with pytest.raises(ValueError, match="not a position its window reads"):
+                    ops.max_pool_backward(dy, x, **case, indices=indices)
+
+
+@pytest.mark.parametrize("case", SCATTER_CASES[:2], ids=["overlapping", "disjoint"])
+def test_max_pool_backward_of_negative_zero_is_positive_zero(case):
+    """dx is a sum from +0 (taps no index names get +0 too), whichever scatter runs."""
+    x = np.random.default_rng(0).standard_normal((1, 8, 8, 9)).astype(np.float32)
+    y = ops.max_pool2d(x, **case)
+    dx = ops.max_pool_backward(np.full_like(y, -0.0), x, **case)
+    assert (dx == 0).all() and not np.signbit(dx).any()
+
+
 def _windows_holding(x_shape, pool_size, stride, padding):
     """How many windows of a 2-D sliding pooling read each input pixel (every window divides by the same 9)."""
     counts = np.zeros(x_shape[1:3])
@@ -227,6 +272,7 @@ def test_pooling_does_not_depend_on_thread_count(shape):
             *ops.max_pool2d(x, 3, stride=2, padding=1, return_indices=True),
             ops.avg_pool2d(x, 3, stride=2, padding=1),
             ops.max_pool_backward(dy, x, 3, stride=2, padding=1),
+            ops.max_pool_backward(np.ones_like(ops.max_pool2d(x, 2)), x, 2),
             ops.avg_pool_backward(dy, x.shape, 3, stride=2, padding=1),
             ops.adaptive_avg_pool(x, (4, 5)),
         ])

@@ -23,13 +23,26 @@ using PoolSumFn = void (*)(std::int64_t channels, std::int64_t taps, const T* co
 template <class T>
 using PoolAvgGatherFn = void (*)(std::int64_t channels, std::int64_t windows, const T* const* dy, const T* divisor,
                                  T* dx) noexcept;
-// Max pooling's backward pass for one input pixel, as a gather from the `windows` output pixels whose windows
-// read it (in output order): dx[k] = the sum over t of dy[t][k] where index[t][k] == spatial_index (the
-// argmax of window t is this pixel), added in order from 0. Returns how many (t, k) pairs matched.
+// The windows of one output row along the innermost axis (W): window o reads columns begin[o],
+// begin[o] + step, ... < end[o] of every input row its output row reads.
+struct PoolRowWindows {
+  std::int64_t count;
+  const std::int64_t* begin;
+  const std::int64_t* end;
+  std::int64_t step;
+};
+// Max pooling's backward pass for one row of output pixels and one input row its windows read, as a
+// scatter: dx_row is pixel 0 of that input row (pixel w at + w * channels) and row_index its spatial index.
+// For each window o in order and channel k, each tap w of the window gets
+// share = (row_index + w == index[o][k] ? dy[o][k] : 0), added to dx. With `fresh` (the row holds nothing
+// yet; windows.step must be 1 and the windows must read every column), a tap no earlier window of the
+// row reads (w >= end[o - 1]) is set to 0 + share instead, so the row needs no zeroing first (the + 0
+// gives +0 for a dy of -0, as a sum from zero does). Returns how many (o, k) named a tap of this row. An index is only ever compared, never used as an
+// address, so any value is safe.
 template <class T>
-using PoolMaxGatherFn = std::int64_t (*)(std::int64_t channels, std::int64_t windows, const T* const* dy,
-                                         const std::int64_t* const* index, std::int64_t spatial_index,
-                                         T* dx) noexcept;
+using PoolMaxScatterFn = std::int64_t (*)(std::int64_t channels, const PoolRowWindows& windows, T* dx_row,
+                                          std::int64_t row_index, const T* dy, const std::int64_t* index,
+                                          bool fresh) noexcept;
 
 template <class T>
 struct PoolUkernel {
@@ -38,7 +51,7 @@ struct PoolUkernel {
   PoolMaxFn<T> max;
   PoolSumFn<T> sum;
   PoolAvgGatherFn<T> avg_gather;
-  PoolMaxGatherFn<T> max_gather;
+  PoolMaxScatterFn<T> max_scatter;
 };
 
 // The kernels the registry knows (csrc/kernels/registry.cc lists them, best first).

@@ -13,10 +13,12 @@
 //
 // Threads, races and determinism: forward passes split the output rows (n, od, oh) into contiguous shares;
 // every y element is written once, from taps visited in window order, whatever the thread count. Backward
-// passes are gathers: threads split the input rows (n, d, h), and each dx element is the sum, in output
-// order, of what the few windows that read it send it (AxisCovers lists them): max pooling the dy whose
-// argmax index names it, average pooling every dy divided by its window's divisor. So dx is written once
-// and never zeroed first, there are no races, and the bits are the same for any thread count.
+// passes split the input rows (n, d, h), and each dx element is the sum, in output order, of what the few
+// windows that read it send it (AxisCovers lists them). Max pooling scatters: for each of its input rows a
+// thread adds, output row by output row, each window's dy to the tap its index names (+0 to the others);
+// the first output row to reach an input row sets the taps instead, so rows need no zeroing (2x2/2: each
+// tap is written once). Average pooling gathers every dy divided by its window's divisor. No races, and the
+// bits are the same for any thread count.
 #include "ops/pool.h"
 
 #include <algorithm>
@@ -154,6 +156,7 @@ class AxisCovers {
     for (int64_t o = 0; o < a.out(); ++o) {
       for (int64_t i = a.begin[o]; i < a.end[o]; i += a.step) outs_[next[i]++] = o;
     }
+    for (int64_t i = 0; i < in; ++i) least_ = std::min(least_, first_[i + 1] - first_[i]);
   }
 
   struct Range {
@@ -162,28 +165,32 @@ class AxisCovers {
     const int64_t* end() const { return last; }
   };
   Range of(int64_t i) const { return {outs_.data() + first_[i], outs_.data() + first_[i + 1]}; }
+  // Whether every index is read by some window.
+  bool complete() const { return least_ >= 1; }
 
  private:
   std::vector<int64_t> first_, outs_;
+  int64_t least_ = INT64_MAX;
 };
 
-// Backward gathers: threads split the input rows (n, d, h). Each thread makes its own visitor with
-// make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the thread's share,
-// in order, with the spatial indices of the output pixels whose windows read that pixel, in output order,
-// and returns a count. Returns the sum of the counts.
+std::array<AxisCovers, 3> axis_covers(const PoolGeometry& g) {
+  return {AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]), AxisCovers(g.axes[2], g.in[2])};
+}
+
+// Average pooling's backward gather: threads split the input rows (n, d, h). Each thread makes its own
+// visitor with make_visitor(); visitor(n, spatial index, outputs) then runs for every input pixel of the
+// thread's share, in order, with the spatial indices of the output pixels whose windows read that pixel,
+// in output order.
 template <class MakeVisitor>
-int64_t for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) {
+void for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) {
   const std::array<int64_t, 3> out = out_extent(g);
-  const std::array<AxisCovers, 3> covers{AxisCovers(g.axes[0], g.in[0]), AxisCovers(g.axes[1], g.in[1]),
-                                         AxisCovers(g.axes[2], g.in[2])};
+  const std::array<AxisCovers, 3> covers = axis_covers(g);
   const int64_t rows = g.batch * g.in[0] * g.in[1];
-  std::atomic<int64_t> total{0};
-  if (rows == 0) return 0;
+  if (rows == 0) return;
   run_parallel(pass_threads(g, rows), [&](int tid, int team) {
     auto visit = make_visitor();
     std::vector<int64_t> output_rows;  // the output rows (od, oh) whose windows read this row, as od * O1 + oh
     std::vector<int64_t> outputs;
-    int64_t count = 0;
     for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
       const int64_t n = row / (g.in[0] * g.in[1]), d = row / g.in[1] % g.in[0], h = row % g.in[1];
       output_rows.clear();
@@ -195,12 +202,10 @@ int64_t for_each_input_pixel(const PoolGeometry& g, MakeVisitor&& make_visitor) 
         for (const int64_t output_row : output_rows) {
           for (const int64_t ow : covers[2].of(w)) outputs.push_back(output_row * out[2] + ow);
         }
-        count += visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
+        visit(n, (d * g.in[1] + h) * g.in[2] + w, outputs);
       }
     }
-    total += count;
   });
-  return total.load();
 }
 
 bool is_tap(const AxisWindows& a, int64_t o, int64_t i) {
@@ -257,23 +262,38 @@ template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* indices, T* dx) {
   check_pool_geometry(g);
   const PoolUkernel<T>& ukernel = selected_pool_ukernel<T>();
-  const int64_t c = g.channels, in_image = pixels(g.in, "pool input size") * c;
-  const int64_t out_image = pixels(out_extent(g), "pool output size") * c;
-  const int64_t matches = for_each_input_pixel(g, [&] {
-    return [&, grads = std::vector<const T*>(), argmaxes = std::vector<const int64_t*>()](
-               int64_t n, int64_t spatial, const std::vector<int64_t>& outputs) mutable {
-      grads.clear();
-      argmaxes.clear();
-      for (const int64_t o : outputs) {
-        grads.push_back(dy + n * out_image + o * c);
-        argmaxes.push_back(indices + n * out_image + o * c);
+  const std::array<int64_t, 3> out = out_extent(g);
+  const std::array<AxisCovers, 3> covers = axis_covers(g);
+  const int64_t c = g.channels, row_elements = g.in[2] * c, in_rows = g.in[0] * g.in[1];
+  const int64_t out_row_elements = out[2] * c, out_image = out[0] * out[1] * out_row_elements;
+  const PoolRowWindows windows{out[2], g.axes[2].begin.data(), g.axes[2].end.data(), g.axes[2].step};
+  // Contiguous windows reading every column: the first output row to reach an input row sets its taps
+  // rather than adding to them, so the row needs no zeroing (a fill of each row first cost a quarter of
+  // the pass on 3x3/2).
+  const bool settable = g.axes[2].step == 1 && covers[2].complete();
+  const int64_t rows = g.batch * in_rows;
+  std::atomic<int64_t> total{0};
+  run_parallel(pass_threads(g, rows), [&](int tid, int team) {
+    int64_t matches = 0;
+    for (int64_t row = share_start(rows, tid, team); row < share_start(rows, tid + 1, team); ++row) {
+      const int64_t n = row / in_rows, d = row / g.in[1] % g.in[0], h = row % g.in[1];
+      T* dx_row = dx + row * row_elements;
+      const AxisCovers::Range depth = covers[0].of(d), height = covers[1].of(h);
+      bool fresh = settable && depth.begin() != depth.end() && height.begin() != height.end();
+      if (!fresh) std::fill(dx_row, dx_row + row_elements, T(0));
+      for (const int64_t od : depth) {
+        for (const int64_t oh : height) {
+          const int64_t offset = n * out_image + (od * out[1] + oh) * out_row_elements;
+          matches += ukernel.max_scatter(c, windows, dx_row, (d * g.in[1] + h) * g.in[2], dy + offset,
+                                         indices + offset, fresh);
+          fresh = false;
+        }
       }
-      return ukernel.max_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), argmaxes.data(), spatial,
-                                dx + n * in_image + spatial * c);
-    };
+    }
+    total += matches;
   });
   // Each output element's index names one tap of its window, so it matched exactly once; otherwise report it.
-  if (matches != g.batch * out_image) throw_first_index_outside_window(g, indices);
+  if (total.load() != g.batch * out_image) throw_first_index_outside_window(g, indices);
 }
 
 template <class T>
@@ -310,7 +330,6 @@ void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, bool count_inc
       for (const int64_t o : outputs) grads.push_back(dy + n * out_image + o * c), window_divisors.push_back(divisors[o]);
       ukernel.avg_gather(c, static_cast<int64_t>(outputs.size()), grads.data(), window_divisors.data(),
                          dx + n * in_image + spatial * c);
-      return int64_t{0};
     };
   });
 }

@@ -43,15 +43,18 @@ void sum_window(std::int64_t channels, std::int64_t taps, const T* const* src, T
 }
 
 template <class T>
-std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* const* dy,
-                        const std::int64_t* const* index, std::int64_t spatial_index, T* dx) noexcept {
-  std::fill(dx, dx + channels, T(0));
+std::int64_t max_scatter(std::int64_t channels, const PoolRowWindows& windows, T* dx_row, std::int64_t row_index,
+                         const T* dy, const std::int64_t* index, bool fresh) noexcept {
   std::int64_t matches = 0;
-  for (std::int64_t t = 0; t < windows; ++t) {
-    for (std::int64_t k = 0; k < channels; ++k) {
-      const bool hit = index[t][k] == spatial_index;
-      dx[k] += hit ? dy[t][k] : T(0);
-      matches += hit;
+  for (std::int64_t o = 0; o < windows.count; ++o, dy += channels, index += channels) {
+    const std::int64_t assign_from = fresh ? (o > 0 ? windows.end[o - 1] : windows.begin[o]) : windows.end[o];
+    for (std::int64_t w = windows.begin[o]; w < windows.end[o]; w += windows.step) {
+      T* dx = dx_row + w * channels;
+      for (std::int64_t k = 0; k < channels; ++k) {
+        const bool hit = index[k] == row_index + w;
+        dx[k] = (w < assign_from ? dx[k] : T(0)) + (hit ? dy[k] : T(0));
+        matches += hit;
+      }
     }
   }
   return matches;
@@ -59,7 +62,7 @@ std::int64_t max_gather(std::int64_t channels, std::int64_t windows, const T* co
 
 template <class T>
 constexpr PoolUkernel<T> reference_kernel(const char* name) {
-  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_gather<T>};
+  return {name, Isa::ref, &max_window<T>, &sum_window<T>, &avg_gather<T>, &max_scatter<T>};
 }
 
 }  // namespace
