@@ -1,6 +1,6 @@
 """LeNet-5 (the course's modernised version: ReLU + max pooling) on MNIST-format IDX files.
 
-    python examples/lenet5_mnist.py --data ~/data/mnist                 # ~97-98% after one epoch on 20k images
+    python examples/lenet5_mnist.py --data ~/data/mnist                 # one epoch on the first 20,000 images
     python examples/lenet5_mnist.py --data ~/data/mnist --download      # fetch the four files first (MD5-checked)
     python examples/lenet5_mnist.py --data ~/data/fashion --fashion     # Fashion-MNIST: same format, harder
 

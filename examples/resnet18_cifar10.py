@@ -4,11 +4,12 @@ augmentation: random horizontal flips and random 32x32 crops of the image padded
     python examples/resnet18_cifar10.py --data ~/data/cifar10              # a taste: 2,000 images, 1 epoch
     python examples/resnet18_cifar10.py --data ~/data/cifar10 --download   # fetch the binary batches (~160 MB)
     python examples/resnet18_cifar10.py --data ~/data/cifar10 --train-size 0 --epochs 30   # the real run (hours)
-    python examples/resnet18_cifar10.py --data ~/data/cifar10 --model resnet_cifar         # ResNet-20: 40x cheaper
+    python examples/resnet18_cifar10.py --data ~/data/cifar10 --model resnet_cifar         # ResNet-20: 13x fewer FLOPs
 
 DIR holds cifar-10-batches-bin/ (data_batch_1.bin ... data_batch_5.bin, test_batch.bin) or those files.
-ResNet-18 has 11.2M parameters and costs about 0.56 GFLOPs per 32x32 image forward, so on a laptop CPU
-expect tens of images per second for training; the default settings only show that it learns.
+ResNet-18 has 11.2M parameters and costs 1.1 GFLOPs per 32x32 image forward (a multiply-add counted as 2),
+about three times that to train, so a CPU trains a few to a few tens of images per second; the default
+settings only show that it runs and learns.
 """
 import argparse
 import sys
@@ -27,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", metavar="DIR", help="directory with the CIFAR-10 binary batches")
     parser.add_argument("--download", action="store_true", help="download the binary archive into DIR first")
     parser.add_argument("--model", choices=["resnet18_cifar", "resnet_cifar"], default="resnet18_cifar",
-                        help="resnet18_cifar (11.2M parameters) or resnet_cifar (ResNet-20, 0.27M)")
+                        help="resnet18_cifar (11.2M parameters) or resnet_cifar (ResNet-20: 0.27M, 13x fewer FLOPs)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-size", type=int, default=2000, help="first N training images (0: all 50,000)")
     parser.add_argument("--test-size", type=int, default=1000, help="first N test images (0: all 10,000)")
