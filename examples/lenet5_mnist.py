@@ -60,9 +60,9 @@ def main() -> int:
     model = models.lenet5_modern(input_shape=(28, 28, 1), classes=10)
     model.summary()
     # Weight decay on the kernels only: shrinking biases does not regularise anything.
-    model.compile(optimizer=optim.SGD(optim.param_groups_by_decay(model.parameters(), 5e-4), lr=args.lr,
-                                      momentum=0.9),
-                  loss="softmax_cross_entropy", metrics=["accuracy"])
+    groups = optim.param_groups_by_decay(model.trainable_parameters(), weight_decay=5e-4)
+    model.compile(optimizer=optim.SGD(groups, lr=args.lr, momentum=0.9), loss="softmax_cross_entropy",
+                  metrics=["accuracy"])
     started = time.perf_counter()
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, verbose=2)
     seconds = time.perf_counter() - started

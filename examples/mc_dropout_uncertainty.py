@@ -70,22 +70,20 @@ def main() -> int:
     spread = variance[np.arange(len(mean)), predicted]
     h = entropy(mean)
 
-    digits = slice(0, len(x_test))
-    right = np.zeros(len(mean), bool)
-    right[digits] = predicted[digits] == y_test
-    wrong = np.zeros(len(mean), bool)
-    wrong[digits] = ~right[digits]
-    is_noise = np.zeros(len(mean), bool)
-    is_noise[len(x_test):] = True
+    correct = predicted[:len(x_test)] == y_test
+    groups = {"test digits, right": np.flatnonzero(correct),          # indices into the predictions
+              "test digits, wrong": np.flatnonzero(~correct),
+              "uniform noise images": np.arange(len(x_test), len(mean))}
     print(f"\nMonte-Carlo dropout, {args.mc_samples} passes: mean over each group")
     print(f"{'inputs':<28} {'count':>6} {'entropy (nats)':>15} {'variance of top p':>18} {'top p':>7}")
-    for label, group in (("test digits, right", right), ("test digits, wrong", wrong), ("uniform noise images", is_noise)):
-        if group.any():
-            print(f"{label:<28} {group.sum():>6} {h[group].mean():>15.3f} {spread[group].mean():>18.4f} "
-                  f"{mean[group].max(axis=1).mean():>7.3f}")
-    print(f"MC-dropout accuracy on the test digits: {100 * right.sum() / len(x_test):.2f}%")
+    for label, rows in groups.items():
+        if len(rows):
+            print(f"{label:<28} {len(rows):>6} {h[rows].mean():>15.3f} {spread[rows].mean():>18.4f} "
+                  f"{mean[rows].max(axis=1).mean():>7.3f}")
+    print(f"MC-dropout accuracy on the test digits: {100 * correct.mean():.2f}%")
+    right, noise = groups["test digits, right"], groups["uniform noise images"]
     print(f"noise images are more uncertain than correctly classified digits: "
-          f"{h[is_noise].mean() > h[right].mean() and spread[is_noise].mean() > spread[right].mean()}")
+          f"{h[noise].mean() > h[right].mean() and spread[noise].mean() > spread[right].mean()}")
     return 0
 
 

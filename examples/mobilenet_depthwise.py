@@ -56,6 +56,7 @@ def separable_savings(model) -> tuple:
 def main() -> int:
     args = parse_args()
     convkit.initializers.set_seed(args.seed)
+    convkit.random.seed(args.seed)  # MobileNet's final Dropout draws its masks from convkit's generator
     size = args.image_size
     model = models.mobilenet(alpha=args.alpha, input_shape=(size, size, 1), classes=10)
     model.summary()

@@ -73,8 +73,8 @@ def main() -> int:
     model = models.get(args.model, input_shape=(32, 32, 3), classes=10)
     trainable = sum(p.value.size for p in model.trainable_parameters())
     print(f"{model.name}: {trainable:,} trainable parameters")
-    optimizer = optim.SGD(optim.param_groups_by_decay(model.parameters(), 5e-4), lr=args.lr, momentum=0.9,
-                          nesterov=True)
+    groups = optim.param_groups_by_decay(model.trainable_parameters(), weight_decay=5e-4)  # kernels only
+    optimizer = optim.SGD(groups, lr=args.lr, momentum=0.9, nesterov=True)
     model.compile(optimizer=optimizer, loss="softmax_cross_entropy", metrics=["accuracy"])
     # Cosine decay: a large learning rate early to move fast, a small one at the end to settle in a minimum.
     cosine = schedules.CosineDecay(optimizer, total_epochs=args.epochs, warmup_epochs=min(1, args.epochs - 1))
