@@ -183,3 +183,17 @@ def test_feature_maps_png(tmp_path):
         return
     assert "kernels (3, 3, 1, 6), feature maps (8, 8, 6)" in out and "wrote maps.png" in out
     assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_digits
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the PNG needs matplotlib")
+def test_feature_maps_from_a_checkpoint(tmp_path):
+    """The layout `convkit train` saves (the modernised LeNet-5 for 8x8 digits) is shown without training."""
+    from convkit import models
+
+    models.lenet5_modern(input_shape=(8, 8, 1), classes=10).save(tmp_path / "lenet.ckpt")
+    out = run_example("feature_maps.py", "--checkpoint", "lenet.ckpt", "--index", "5", "--out", "maps.png",
+                      cwd=tmp_path)
+    assert "epoch" not in out and "wrote maps.png" in out
+    assert "kernels (3, 3, 1, 6), feature maps (8, 8, 6)" in out
+    assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
