@@ -48,9 +48,12 @@ def digest(model) -> str:
 
 def run_saver_and_kill(path: Path, seed: int, delay: float) -> list[tuple[str, bool]]:
     """Starts the saver, kills it with SIGKILL `delay` seconds after it is ready; (hash, finished) per save."""
-    env = dict(os.environ, PYTHONPATH=str(Path(convkit.__file__).resolve().parents[1]), OPENBLAS_NUM_THREADS="1")
+    package_parent = Path(convkit.__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(package_parent), OPENBLAS_NUM_THREADS="1")
+    # cwd: `python -c` puts the working directory first on sys.path, and a source checkout there would shadow
+    # the package under test with uncompiled sources.
     saver = subprocess.Popen([sys.executable, "-c", SAVER, str(path), str(seed)], stdout=subprocess.PIPE, text=True,
-                             env=env)
+                             env=env, cwd=package_parent)
     assert saver.stdout.readline().strip() == "ready"
     time.sleep(delay)
     saver.send_signal(signal.SIGKILL)
