@@ -111,7 +111,7 @@ def convkit_step(model) -> Callable:
     def step(x, labels) -> float:
         loss, dlogits = loss_fn(model.forward(x, training=True), labels)
         optimizer.zero_grad()
-        model.backward(dlogits)
+        model.backward(dlogits, input_gradient=False)  # as autograd, which needs no gradient of the data
         optimizer.step()
         return float(loss)
 
