@@ -31,9 +31,12 @@ Timing: steps are timed one by one, in --repeats steps per library per round, ov
 step's time is the median of its samples, images/s = batch / that.
 
 Peak memory: each library runs in its own subprocess (this script with --rss-worker), which imports NumPy and
-its library, reads resource.getrusage(RUSAGE_SELF).ru_maxrss (the baseline), builds the network and data,
-runs --rss-steps training steps and reads ru_maxrss again; the column is the difference (MiB), i.e. the
-peak memory of model, optimizer state, data and one step's activations and gradients above the imports.
+its library, reads its peak resident set size (the baseline), builds the network and data, runs --rss-steps
+training steps and reads the peak again; the column is the difference (MiB), i.e. the peak memory of model,
+optimizer state, data and one step's activations and gradients above the imports. The peak is VmHWM from
+/proc/self/status, which is what getrusage's ru_maxrss reports too, except that on Linux ru_maxrss also keeps
+the high-water mark of the process that forked the worker (this one: ~1 GB with PyTorch and four networks),
+so it read 0 for every small network; ru_maxrss remains the fallback without /proc.
 """
 from __future__ import annotations
 
@@ -299,17 +302,31 @@ def median_step_seconds(contenders: Sequence[Contender], repeats: int, rounds: i
     return {label: statistics.median(s) for label, s in samples.items()}
 
 
-def rss_worker(library: str, net: Net, quick: bool, layout: Optional[str], steps: int) -> dict:
-    """Runs in its own process: ru_maxrss after the imports, and again after `steps` training steps (KiB)."""
+def peak_rss_kib() -> int:
+    """This process's peak resident set size: VmHWM of /proc/self/status where there is one. Not
+    getrusage's ru_maxrss on Linux: exec records the forking parent's peak there, so a child of a large
+    benchmark process starts with the parent's peak and never exceeds it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_worker(library: str, net: Net, quick: bool, layout: Optional[str], steps: int) -> dict:
+    """Runs in its own process: the peak RSS after the imports, and again after `steps` training steps (KiB)."""
     import numpy  # noqa: F401
 
     import convkit  # the torch worker reads the MobileNet block table from convkit too
 
     if library == "torch":
         import torch
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = peak_rss_kib()
     batch, input_shape = net.shapes(quick)
     x, labels = make_data(batch, input_shape)
     if library == "convkit":
@@ -320,7 +337,7 @@ def rss_worker(library: str, net: Net, quick: bool, layout: Optional[str], steps
         contender = Contender("torch", torch_step(module), to_torch(x, memory_format), torch.from_numpy(labels))
     for _ in range(steps):
         contender()
-    return {"baseline_kib": baseline, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return {"baseline_kib": baseline, "peak_kib": peak_rss_kib()}
 
 
 def peak_rss_mib(library: str, net: Net, args: argparse.Namespace, layout: Optional[str] = None) -> float:
