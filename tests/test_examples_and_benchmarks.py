@@ -76,7 +76,7 @@ TRAIN_NETS = ["lenet5", "resnet18", "mobilenet", "conv3d"]
 ])
 def test_train_benchmark_quick_json(peer):
     """Every network trains, is checked against its PyTorch twin (weights copied, logits and one SGD step
-    compared) when torch is the peer, is timed, and has its peak memory measured in a subprocess."""
+    and gradients compared) when torch is the peer, is timed, and has its peak memory measured in a subprocess."""
     args = ("--quick", "--json", "--repeats", "1", "--rss-steps", "1", "--peer", peer)
     report = json.loads(run(str(ROOT / "benchmarks" / "bench_train.py"), *args).stdout)
     with_torch = peer == "auto" and HAS_TORCH
@@ -99,6 +99,7 @@ def test_train_benchmark_check_catches_a_different_network(monkeypatch):
 
     spec = importlib.util.spec_from_file_location("bench_train", ROOT / "benchmarks" / "bench_train.py")
     bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_train", bench)  # dataclasses look their module up there
     spec.loader.exec_module(bench)
     copy_weights = bench.copy_weights
 
@@ -110,9 +111,9 @@ def test_train_benchmark_check_catches_a_different_network(monkeypatch):
     batch, shape = bench.NETS[0].shapes(quick=True)
     model = bench.convkit_model("lenet5", shape)
     ours = bench.Contender("convkit", bench.convkit_step(model), *bench.make_data(batch, shape))
-    contenders, diff = bench.checked_torch_contenders("lenet5", model, ours, shape)
+    contenders, diff = bench.checked_torch_contenders("lenet5", model, ours, shape, True)
     assert len(contenders) == 2 and 0 <= diff < 1e-5
     monkeypatch.setattr(bench, "copy_weights", copy_then_perturb)
     with pytest.raises(SystemExit, match="logits differ"):
-        bench.checked_torch_contenders("lenet5", model, ours, shape)
+        bench.checked_torch_contenders("lenet5", model, ours, shape, True)
     assert np.isfinite(ours())
