@@ -22,7 +22,7 @@ model (kernels (*k, C_in/groups, C_out) -> (C_out, C_in/groups, *k), dense (in, 
 dense after a flatten also reordered from (*spatial, C) to (C, *spatial) inputs), then the inference logits
 and one training step must agree: |convkit - torch| <= 1e-4 * max(1, max |torch logits|) for the logits,
 1e-4 * max(1, loss) for the loss, and all parameter gradients (in torch's layout, as one vector) within a
-relative L2 distance of 1e-2 (1e-1 with --quick; see GRADIENT_TOLERANCE); column "max logit diff 1e-6"
+relative L2 distance of 5e-2 (1e-1 with --quick; see GRADIENT_TOLERANCE); column "max logit diff 1e-6"
 gives the largest logit difference seen, in units of 1e-6. MobileNet's dropout (1e-3 in
 the zoo) is off in both, so that the two training steps see the same function.
 
@@ -59,9 +59,10 @@ LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 TOLERANCE = 1e-4  # relative to max(1, |reference|): float32 through up to 20 layers of sums
 # Relative L2 distance of all parameter gradients: not elementwise, because a ReLU input within ~1e-6 of zero
 # may round to the other side in one library, and BatchNorm's backward spreads that over a whole channel.
-# Seen: ResNet-18 at batch 32 3.4e-3 (PyTorch float32 against float64: 4.8e-4; convkit and PyTorch agree to
-# 1e-14 in float64); the --quick batches of 2, where BatchNorm normalises 8 values, up to 4e-2.
-GRADIENT_TOLERANCE = {False: 1e-2, True: 1e-1}  # by --quick
+# Seen, float32 against float64 (where convkit and PyTorch agree to 1e-14): ResNet-18 at batch 32, convkit
+# 3.4e-3 and PyTorch 4.8e-4; MobileNet at batch 16, convkit 4.7e-3 and PyTorch 1.2e-2. The --quick batches
+# of 2, where BatchNorm normalises as few as 8 values: up to 4e-2 between the two.
+GRADIENT_TOLERANCE = {False: 5e-2, True: 1e-1}  # by --quick
 RSS_STEPS = 5
 
 
