@@ -1,9 +1,11 @@
 """Argument checks shared by the public API. Every failure names the argument and the value it got."""
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
+from typing import Callable, Union
 
 import numpy as np
 
@@ -61,6 +63,7 @@ def check_positive_int(value, name: str) -> int:
 INT64_MAX = 2**63 - 1
 
 
+@functools.lru_cache(maxsize=None)  # two sysconf calls cost ~7 us, and every op's output asks
 def _physical_memory() -> int:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -68,20 +71,26 @@ def _physical_memory() -> int:
         return INT64_MAX
 
 
-def check_output_size(shape: tuple, itemsize: int, what: str) -> None:
+def check_output_size(shape: tuple, itemsize: int, what: Union[str, Callable[[], str]]) -> None:
     """Refuse an output whose size cannot exist, before anything is computed or allocated for it: more
     elements than int64 counts (ValueError), or more bytes than int64 counts or the machine's physical
-    memory holds (MemoryError). Names `what` and the shape."""
+    memory holds (MemoryError). Names `what` and the shape; `what` may be a function making the name, so
+    that a costly description is formatted only for an error."""
     elements = math.prod(shape)
     if elements > INT64_MAX:
-        raise ValueError(f"{what} of shape {shape} would have {elements} elements, more than int64 can count")
+        raise ValueError(f"{_described(what)} of shape {shape} would have {elements} elements, more than int64 "
+                         "can count")
     needed, memory = elements * itemsize, _physical_memory()
     if needed > min(INT64_MAX, memory):
-        raise MemoryError(f"{what} of shape {shape} would need {needed} bytes, more than "
+        raise MemoryError(f"{_described(what)} of shape {shape} would need {needed} bytes, more than "
                           f"{'int64 can count' if needed > INT64_MAX else f'the {memory} bytes of memory here'}")
 
 
-def empty_output(shape: tuple, dtype: np.dtype, what: str) -> np.ndarray:
+def _described(what: Union[str, Callable[[], str]]) -> str:
+    return what() if callable(what) else what
+
+
+def empty_output(shape: tuple, dtype: np.dtype, what: Union[str, Callable[[], str]]) -> np.ndarray:
     """np.empty(shape, dtype) after check_output_size."""
     check_output_size(shape, dtype.itemsize, what)
     return np.empty(shape, dtype=dtype)

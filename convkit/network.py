@@ -216,12 +216,18 @@ class Sequential(Network):
             x = layer.forward(x, training)
         return x
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dx of the last forward(x, training=True); adds every layer's parameter gradients."""
+    def backward(self, dy: np.ndarray, input_gradient: bool = True) -> Optional[np.ndarray]:
+        """dx of the last forward(x, training=True); adds every layer's parameter gradients.
+        input_gradient=False returns None and spares the first layer the work of dx (a training step)."""
         dy = as_float_array(dy, "dy")
-        for layer in reversed(self.layers):
+        input_gradient = check_bool(input_gradient, "input_gradient")
+        first, *rest = self.layers
+        for layer in reversed(rest):
             dy = layer.backward(dy)
-        return dy
+        if input_gradient:
+            return first.backward(dy)
+        first.backward_parameters_only(dy)
+        return None
 
     def summary_nodes(self):
         shape = self._input_shape()
@@ -328,8 +334,10 @@ class Model(Network):
         outputs = [values[id(t)] for t in self.outputs]
         return outputs[0] if self._single_output else outputs
 
-    def backward(self, dy: Arrays) -> Arrays:
-        """Input gradients of the last forward(x, training=True). dy: one array per output (None: zeros)."""
+    def backward(self, dy: Arrays, input_gradient: bool = True) -> Optional[Arrays]:
+        """Input gradients of the last forward(x, training=True). dy: one array per output (None: zeros).
+        input_gradient=False returns None, and layer calls that read only the inputs skip their dx."""
+        input_gradient = check_bool(input_gradient, "input_gradient")
         dys = [dy] if self._single_output else list(dy)
         if len(dys) != len(self.outputs):
             raise ValueError(f"Model {self.name!r} has {len(self.outputs)} outputs, got {len(dys)} gradients")
@@ -345,9 +353,14 @@ class Model(Network):
             if id(node) not in self._saved:
                 raise RuntimeError(f"Model {self.name!r}: backward() needs a forward(x, training=True) just before it")
             node.layer._saved = self._saved.pop(id(node))
+            if not input_gradient and all(isinstance(t.node.layer, InputLayer) for t in node.inputs):
+                node.layer.backward_parameters_only(g)
+                continue
             result = node.layer.backward(g)
             for t, d in zip(node.inputs, result if node.layer.multi_input else [result]):
                 grads[id(t)] = d if id(t) not in grads else grads[id(t)] + d
+        if not input_gradient:
+            return None
         dxs = [grads.get(id(t), np.zeros((dys[0].shape[0] if dys[0] is not None else 0, *t.shape)))
                for t in self.inputs]
         return dxs[0] if self._single_input else dxs

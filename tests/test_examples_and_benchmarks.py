@@ -65,3 +65,55 @@ def test_norm_pool_benchmark_quick_json(peer):
     timed = [f"{p} {what}" for p in ("fwd", "bwd", "f+b") for what in ("GB/s", "% roof", "ratio")]
     assert all(row[key] > 0 for row in report["rows"] for key in ["copy GB/s", *timed])
     assert all(report["summary"][0][f"{p} ratio"] > 0 for p in ("fwd", "bwd", "f+b"))
+
+
+TRAIN_NETS = ["lenet5", "resnet18", "mobilenet", "conv3d"]
+
+
+@pytest.mark.parametrize("peer", [
+    "auto",
+    pytest.param("none", marks=pytest.mark.skipif(not HAS_TORCH, reason="without PyTorch, auto runs convkit alone")),
+])
+def test_train_benchmark_quick_json(peer):
+    """Every network trains, is checked against its PyTorch twin (weights copied, logits and one SGD step
+    and gradients compared) when torch is the peer, is timed, and has its peak memory measured in a subprocess."""
+    args = ("--quick", "--json", "--repeats", "1", "--rss-steps", "1", "--peer", peer)
+    report = json.loads(run(str(ROOT / "benchmarks" / "bench_train.py"), *args).stdout)
+    with_torch = peer == "auto" and HAS_TORCH
+    assert report["machine"]["threads"] == 2 and report["machine"]["peer"].split()[0] == ("torch" if with_torch else "none")
+    assert [row["net"] for row in report["rows"]] == TRAIN_NETS
+    for row in report["rows"]:
+        assert row["convkit img/s"] > 0 and row["convkit MiB"] >= 0 and row["params"] > 0
+        if with_torch:
+            assert row["torch img/s"] > 0 and row["ratio"] > 0 and row["torch MiB"] >= 0
+            assert row["torch layout"] in ("NCHW", "channels_last") and row["max logit diff 1e-6"] < 100
+        else:
+            assert row["torch img/s"] is None and row["ratio"] is None and row["max logit diff 1e-6"] is None
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
+def test_train_benchmark_check_catches_a_different_network(monkeypatch):
+    """The equivalence check fails when the torch twin's weights differ from convkit's by a little."""
+    import numpy as np
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "benchmarks" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_train", bench)  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    copy_weights = bench.copy_weights
+
+    def copy_then_perturb(model, net, flattened):
+        copy_weights(model, net, flattened)
+        with torch.no_grad():
+            list(net.parameters())[-1].add_(1e-2)  # the output layer's bias
+
+    batch, shape = bench.NETS[0].shapes(quick=True)
+    model = bench.convkit_model("lenet5", shape)
+    ours = bench.Contender("convkit", bench.convkit_step(model), *bench.make_data(batch, shape))
+    contenders, diff = bench.checked_torch_contenders("lenet5", model, ours, shape, True)
+    assert len(contenders) == 2 and 0 <= diff < 1e-5
+    monkeypatch.setattr(bench, "copy_weights", copy_then_perturb)
+    with pytest.raises(SystemExit, match="logits differ"):
+        bench.checked_torch_contenders("lenet5", model, ours, shape, True)
+    assert np.isfinite(ours())

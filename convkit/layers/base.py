@@ -136,6 +136,8 @@ class Layer:
     registry_name = ""     # set by convkit.registry.register_layer
     multi_input = False    # True: forward takes a list of arrays and backward returns a list
     output_is_view = False  # True: the output is a view of the input (summary counts no activation memory)
+    # False only inside backward_parameters_only: layers whose input gradient is costly may then skip it.
+    _input_gradient_wanted = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -217,6 +219,16 @@ class Layer:
                 f"layer {self.name!r}: backward() needs a forward(x, training=True) just before it (the last "
                 "forward ran with training=False, never ran, or its gradient was already taken)")
         return self._saved
+
+    def backward_parameters_only(self, dy) -> None:
+        """backward(dy) for a layer whose input's gradient nobody reads (it reads the network's input): the
+        parameter gradients only. The convolutions then skip dx, which in a first layer with few channels
+        costs as much as the weights' gradient."""
+        self._input_gradient_wanted = False
+        try:
+            self.backward(dy)
+        finally:
+            del self._input_gradient_wanted
 
     def accumulate(self, param: Parameter, grad: np.ndarray) -> None:
         """param.grad += grad, unless the parameter is frozen."""

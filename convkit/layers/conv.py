@@ -93,7 +93,8 @@ class _Conv(Layer):
     def backward(self, dy):
         x, z, y = self.saved()
         dz = activations.gradient(self.activation, dy, z, y)
-        need = ("x", *(("w",) if self.trainable else ()), *(("b",) if self.trainable and self.use_bias else ()))
+        need = (*(("x",) if self._input_gradient_wanted else ()), *(("w",) if self.trainable else ()),
+                *(("b",) if self.trainable and self.use_bias else ()))
         kernels = self._kernels()
         dx, *d_kernels, db = self._gradients(dz, x, [k.value for k in kernels], need)
         for param, grad in zip((*kernels, self.bias), (*d_kernels, db)):

@@ -70,7 +70,7 @@ def gemm(
     if c is None:
         if beta != 0.0:
             raise ValueError(f"beta={beta} reads c, but no c was given")
-        c = empty_output((m, n), dtype, f"c = op(a) @ op(b) (a.shape={a.shape}, b.shape={b.shape})")
+        c = empty_output((m, n), dtype, lambda: f"c = op(a) @ op(b) (a.shape={a.shape}, b.shape={b.shape})")
     else:
         _check_output(c, (m, n), dtype, inputs={"a": a2, "b": b2, "bias": bias})
 
