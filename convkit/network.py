@@ -95,6 +95,10 @@ class Network(TrainingMixin):
     def backward(self, dy: Arrays) -> Arrays:
         raise NotImplementedError
 
+    def backward_for_step(self, dy: Arrays) -> None:
+        """A training step's backward: parameter gradients only, no gradient for the network's input."""
+        self.backward(dy, input_gradient=False)
+
     def _check_unique_names(self) -> None:
         seen: dict[str, Layer] = {}
         for layer in self.layers:

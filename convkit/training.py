@@ -143,6 +143,11 @@ class TrainingMixin:
             logs[name] = float(fn(y_pred, y_true))
         return logs
 
+    def backward_for_step(self, dy) -> None:
+        """The backward pass of a training step: only the parameter gradients are needed. A network that can
+        skip the input gradient overrides this (Sequential and Model do); the default is backward(dy)."""
+        self.backward(dy)
+
     def train_on_batch(self, x, y) -> Dict[str, float]:
         """One optimizer step on (x, y); returns the batch's loss and metrics (measured before the step)."""
         self._require_compiled()
@@ -153,7 +158,7 @@ class TrainingMixin:
         checking = anomaly.is_anomaly_detection_enabled()
         if checking:
             anomaly.check_loss(self.loss, loss_value, dy)
-        self.backward(dy)
+        self.backward_for_step(dy)
         self.optimizer.step()
         if checking:
             anomaly.check_parameters(self.trainable_parameters(), self.optimizer.lr)

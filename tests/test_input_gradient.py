@@ -87,3 +87,26 @@ def test_input_gradient_must_be_a_bool(build):
     model.forward(x, training=True)
     with pytest.raises(TypeError, match="input_gradient.*'no'"):
         model.backward(np.ones((1, 3), np.float32), input_gradient="no")
+
+
+def test_train_on_batch_skips_the_input_gradient_and_matches_a_manual_step(monkeypatch):
+    from convkit import initializers, optim
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 5)
+    models = []
+    for _ in range(2):
+        initializers.set_seed(11)
+        model = lenet_like()
+        model.compile(optim.SGD(lr=0.1), loss="softmax_cross_entropy")
+        models.append(model)
+    fitted, manual = models
+    calls = counting_backward_data(monkeypatch)
+    fitted.train_on_batch(x, y)
+    assert len(calls) == 1  # the second convolution's dx only: the first layer's input gradient is skipped
+    manual.zero_grad()
+    loss, dlogits = manual.loss(manual.forward(x, training=True), y)
+    manual.backward(dlogits)
+    manual.optimizer.step()
+    for a, b in zip(fitted.trainable_parameters(), manual.trainable_parameters()):
+        assert np.array_equal(a.value, b.value)
