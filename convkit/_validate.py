@@ -52,6 +52,14 @@ def check_real(value, name: str) -> float:
     return value
 
 
+def check_nonnegative(value, name: str) -> float:
+    """A real number >= 0 (learning rates, decays, momenta)."""
+    value = check_real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
 def check_positive_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 import numpy as np
 
 from . import _C
-from ._validate import check_bool, check_real
+from ._validate import check_bool, check_nonnegative, check_real
 from .parameter import Parameter
 
 ParamsOrGroups = Union[Iterable[Parameter], Iterable[Dict[str, Any]]]
@@ -33,13 +33,6 @@ def param_groups_by_decay(params: Iterable[Parameter], weight_decay: float) -> L
         {"params": [p for p in params if not p.decay], "weight_decay": 0.0},
     ]
     return [g for g in groups if g["params"]]
-
-
-def _check_nonnegative(value, name: str) -> float:
-    value = check_real(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value
 
 
 def _check_fraction(value, name: str) -> float:
@@ -121,7 +114,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        value = _check_nonnegative(value, "lr")
+        value = check_nonnegative(value, "lr")
         self.defaults["lr"] = value
         for group in self.param_groups:
             group["lr"] = value * group["lr_scale"]
@@ -229,8 +222,8 @@ class SGD(Optimizer):
     no buffer: p -= lr * g. Nesterov needs momentum > 0 and dampening = 0.
     """
 
-    _checks = {"lr": _check_nonnegative, "momentum": _check_nonnegative, "dampening": _check_nonnegative,
-               "weight_decay": _check_nonnegative, "nesterov": check_bool}
+    _checks = {"lr": check_nonnegative, "momentum": check_nonnegative, "dampening": check_nonnegative,
+               "weight_decay": check_nonnegative, "nesterov": check_bool}
 
     def __init__(self, params: Optional[ParamsOrGroups] = None, lr: float = 0.01, momentum: float = 0.9,
                  nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0) -> None:
@@ -265,8 +258,8 @@ class Adam(Optimizer):
         p -= lr / (1 - beta1^t) * m / (sqrt(s) / sqrt(1 - beta2^t) + eps)
     """
 
-    _checks = {"lr": _check_nonnegative, "betas": _check_betas, "eps": _check_nonnegative,
-               "weight_decay": _check_nonnegative}
+    _checks = {"lr": check_nonnegative, "betas": _check_betas, "eps": check_nonnegative,
+               "weight_decay": check_nonnegative}
     _decoupled = False
 
     def __init__(self, params: Optional[ParamsOrGroups] = None, lr: float = 0.001, betas: tuple = (0.9, 0.999),

@@ -15,15 +15,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ._validate import check_positive_int, check_real
+from ._validate import check_nonnegative, check_positive_int, check_real
 from .parameter import Parameter
-
-
-def _check_nonnegative(value, name: str) -> float:
-    value = check_real(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value
 
 
 def _check_factor(value, name: str) -> float:
@@ -40,7 +33,7 @@ class Schedule:
 
     def __init__(self, optimizer=None, initial_lr: Optional[float] = None) -> None:
         self.optimizer = None
-        self.initial_lr = None if initial_lr is None else _check_nonnegative(initial_lr, "initial_lr")
+        self.initial_lr = None if initial_lr is None else check_nonnegative(initial_lr, "initial_lr")
         self.epoch = 0
         if optimizer is not None:
             self.bind(optimizer)
@@ -49,7 +42,7 @@ class Schedule:
         """Makes `step` set `optimizer.lr`; initial_lr, if not given, becomes the optimizer's lr."""
         self.optimizer = optimizer
         if self.initial_lr is None:
-            self.initial_lr = _check_nonnegative(optimizer.lr, "optimizer.lr")
+            self.initial_lr = check_nonnegative(optimizer.lr, "optimizer.lr")
 
     def lr_at(self, epoch: int) -> float:
         raise NotImplementedError
@@ -78,7 +71,7 @@ class StepLR(Schedule):
     def __init__(self, optimizer=None, *, step_size: int, gamma: float = 0.1, initial_lr: Optional[float] = None):
         super().__init__(optimizer, initial_lr)
         self.step_size = check_positive_int(step_size, "step_size")
-        self.gamma = _check_nonnegative(gamma, "gamma")
+        self.gamma = check_nonnegative(gamma, "gamma")
 
     def lr_at(self, epoch: int) -> float:
         return self.initial_lr * self.gamma ** (epoch // self.step_size)
@@ -94,7 +87,7 @@ class MultiStepLR(Schedule):
         if milestones != sorted(set(milestones)):
             raise ValueError(f"milestones must be increasing, got {milestones!r}")
         self.milestones = milestones
-        self.gamma = _check_nonnegative(gamma, "gamma")
+        self.gamma = check_nonnegative(gamma, "gamma")
 
     def lr_at(self, epoch: int) -> float:
         return self.initial_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
@@ -105,7 +98,7 @@ class InverseTimeDecay(Schedule):
 
     def __init__(self, optimizer=None, *, decay: float, initial_lr: Optional[float] = None):
         super().__init__(optimizer, initial_lr)
-        self.decay = _check_nonnegative(decay, "decay")
+        self.decay = check_nonnegative(decay, "decay")
 
     def lr_at(self, epoch: int) -> float:
         return self.initial_lr / (1.0 + self.decay * epoch)
@@ -125,10 +118,10 @@ class CosineDecay(Schedule):
                  initial_lr: Optional[float] = None):
         super().__init__(optimizer, initial_lr)
         self.total_epochs = check_positive_int(total_epochs, "total_epochs")
-        self.warmup_epochs = int(_check_nonnegative(warmup_epochs, "warmup_epochs"))
+        self.warmup_epochs = int(check_nonnegative(warmup_epochs, "warmup_epochs"))
         if self.warmup_epochs >= self.total_epochs:
             raise ValueError(f"warmup_epochs must be < total_epochs={total_epochs}, got {warmup_epochs!r}")
-        self.min_lr = _check_nonnegative(min_lr, "min_lr")
+        self.min_lr = check_nonnegative(min_lr, "min_lr")
 
     def lr_at(self, epoch: int) -> float:
         if epoch < self.warmup_epochs:
@@ -155,10 +148,10 @@ class ReduceLROnPlateau(Schedule):
             raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.mode, self.threshold_mode = monitor, mode, threshold_mode
         self.factor = _check_factor(factor, "factor")
-        self.patience = int(_check_nonnegative(patience, "patience"))
-        self.threshold = _check_nonnegative(threshold, "threshold")
-        self.cooldown = int(_check_nonnegative(cooldown, "cooldown"))
-        self.min_lr = _check_nonnegative(min_lr, "min_lr")
+        self.patience = int(check_nonnegative(patience, "patience"))
+        self.threshold = check_nonnegative(threshold, "threshold")
+        self.cooldown = int(check_nonnegative(cooldown, "cooldown"))
+        self.min_lr = check_nonnegative(min_lr, "min_lr")
         self.reductions = 0
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0

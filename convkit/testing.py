@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -60,6 +60,18 @@ def _as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def central_difference(f: Callable[[], float], array: np.ndarray, index: tuple, eps: float) -> float:
+    """(f() with array[index] + eps  -  f() with array[index] - eps) / (2 eps), the derivative of the scalar
+    f() with respect to one element of `array`, which is perturbed in place and restored."""
+    saved = array[index]
+    array[index] = saved + eps
+    up = f()
+    array[index] = saved - eps
+    down = f()
+    array[index] = saved
+    return (up - down) / (2 * eps)
+
+
 def check_gradients(layer_or_model, x, *, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-5,
                     max_checks: Optional[int] = 40, seed: int = 0) -> GradientReport:
     """Compare backward with central differences (f(p + eps) - f(p - eps)) / 2 eps, in float64.
@@ -99,13 +111,7 @@ def check_gradients(layer_or_model, x, *, eps: float = 1e-6, atol: float = 1e-6,
             worst = GradientEntry(name, (), 0.0, 0.0, -1.0)
             for i in flat:
                 index = np.unravel_index(i, array.shape)
-                saved = array[index]
-                array[index] = saved + eps
-                up = loss()
-                array[index] = saved - eps
-                down = loss()
-                array[index] = saved
-                numeric = (up - down) / (2 * eps)
+                numeric = central_difference(loss, array, index, eps)
                 ratio = abs(analytic[index] - numeric) / (atol + rtol * abs(numeric))
                 if ratio > worst.ratio:
                     worst = GradientEntry(name, tuple(int(j) for j in index), float(analytic[index]), numeric, ratio)

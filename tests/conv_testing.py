@@ -1,5 +1,7 @@
 """Shared by the convolution tests: hypothesis strategies, error bounds, finite-difference gradient checks."""
 import numpy as np
+
+from convkit.testing import central_difference
 from hypothesis import assume
 from hypothesis import strategies as st
 
@@ -49,16 +51,7 @@ def tolerance(dtype, x, w, groups):
 
 def numeric_gradient(f, arr, indices, h=1e-5):
     """Central differences of the scalar f() at arr[index] for each index (arr is perturbed in place)."""
-    grads = []
-    for index in indices:
-        saved = arr[index]
-        arr[index] = saved + h
-        up = f()
-        arr[index] = saved - h
-        down = f()
-        arr[index] = saved
-        grads.append((up - down) / (2 * h))
-    return np.array(grads)
+    return np.array([central_difference(f, arr, index, h) for index in indices])
 
 
 def check_by_finite_differences(forward, backward, arrays, rng, samples=12):
