@@ -155,12 +155,20 @@ def _augmentation(dataset: Dataset):
     return aug.Compose([aug.RandomCrop((height, width), padding=max(1, height // 8)), aug.RandomRotation(5.0)])
 
 
+RUN_FILES = ("last.ckpt", "best.ckpt", "history.csv", "result.json")
+
+
 def cmd_train(args) -> int:
     import convkit
     from . import callbacks, optim, plotting, random as ck_random, saving
 
     if args.threads:
         convkit.set_num_threads(args.threads)
+    if args.out and not args.resume:
+        taken = [name for name in RUN_FILES if (Path(args.out) / name).exists()]
+        if taken:
+            raise SystemExit(f"convkit: --out {args.out!r} already holds a run ({', '.join(taken)}); choose another "
+                             f"folder, or continue that run with --resume {Path(args.out) / 'last.ckpt'}")
     resume_state = saving.read_metadata(args.resume).get("training") if args.resume else None
     if resume_state:
         for key in ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option"):

@@ -44,6 +44,11 @@ def test_default_training_job_reaches_97_percent(tmp_path):
     assert (tmp_path / "runs" / "lenet5_modern-digits-2" / "last.ckpt").exists()
     assert json.loads((run / "result.json").read_text()) == outcome
 
+    # Nor does an explicit --out that points at an earlier run.
+    refused = run_convkit("train", "--epochs", "1", "--out", str(run), cwd=tmp_path, check=False)
+    assert refused.returncode != 0 and "already holds a run" in refused.stderr and "--resume" in refused.stderr
+    assert json.loads((run / "result.json").read_text()) == outcome
+
     evaluated = run_convkit("evaluate", str(run / "best.ckpt"), cwd=tmp_path)
     assert re.search(r"test accuracy \d+\.\d\d%", evaluated.stdout) and "per class" in evaluated.stdout
 
