@@ -18,7 +18,7 @@ from convkit import cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_convkit(*args, cwd, timeout=300, check=True):
+def run_convkit(*args, cwd, timeout=900, check=True):
     result = subprocess.run([sys.executable, "-m", "convkit", *args], cwd=cwd, capture_output=True, text=True,
                             timeout=timeout)
     if check and result.returncode != 0:
