@@ -330,23 +330,6 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
     ]
 
 
-def select_layers(spec: str | None, parser: argparse.ArgumentParser) -> list[Layer]:
-    """--layers: comma-separated names or 1-based indices into LAYERS."""
-    if spec is None:
-        return LAYERS
-    by_name = {layer.name: layer for layer in LAYERS}
-    chosen = []
-    for token in spec.split(","):
-        token = token.strip()
-        if token.isdigit() and 1 <= int(token) <= len(LAYERS):
-            chosen.append(LAYERS[int(token) - 1])
-        elif token in by_name:
-            chosen.append(by_name[token])
-        else:
-            parser.error(f"--layers: unknown layer {token!r}; choose among 1..{len(LAYERS)} or {', '.join(by_name)}")
-    return chosen
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -358,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--peer", choices=["auto", "torch", "numpy"], default="auto",
                         help="auto (default): PyTorch when installed, else the NumPy im2col baseline")
     args = parser.parse_args(argv)
-    layers = select_layers(args.layers, parser)
+    layers = common.select(args.layers, LAYERS, "--layers", parser, by_index=True)
     common.pin_threads(args.threads)
 
     import convkit

@@ -380,16 +380,6 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
     ]
 
 
-def select_ops(spec: Optional[str], parser: argparse.ArgumentParser) -> list[Op]:
-    if spec is None:
-        return OPS
-    by_name = {op.name: op for op in OPS}
-    unknown = [name for name in spec.split(",") if name.strip() not in by_name]
-    if unknown:
-        parser.error(f"--ops: unknown {', '.join(unknown)}; choose among {', '.join(by_name)}")
-    return [by_name[name.strip()] for name in spec.split(",")]
-
-
 def choose_peer(choice: str, threads: int) -> tuple[str, str]:
     """(peer, description for the header): PyTorch when installed (unless --peer numpy), else NumPy."""
     import numpy as np
@@ -417,7 +407,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--peer", choices=["auto", "torch", "numpy"], default="auto",
                         help="auto (default): PyTorch when installed, else NumPy")
     args = parser.parse_args(argv)
-    ops_chosen = select_ops(args.ops, parser)
+    ops_chosen = common.select(args.ops, OPS, "--ops", parser)
     common.pin_threads(args.threads)
 
     import convkit

@@ -402,16 +402,6 @@ def measure(net: Net, args: argparse.Namespace, with_torch: bool) -> dict:
     return row
 
 
-def select_nets(names: Optional[str], parser: argparse.ArgumentParser) -> list[Net]:
-    if not names:
-        return NETS
-    known = {net.name: net for net in NETS}
-    unknown = [n for n in names.split(",") if n not in known]
-    if unknown:
-        parser.error(f"unknown network(s) {unknown}; known: {list(known)}")
-    return [known[n] for n in names.split(",")]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -425,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rss-worker", choices=["convkit", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--layout", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    nets = select_nets(args.models, parser)
+    nets = common.select(args.models, NETS, "--models", parser)
     common.pin_threads(args.threads)
 
     import convkit

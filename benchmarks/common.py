@@ -89,5 +89,24 @@ def _cell(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def select(spec, items: Sequence, option: str, parser, *, by_index: bool = False) -> list:
+    """The items named in a comma-separated option value (every item when spec is empty), each item having a
+    .name; with by_index, 1-based positions are accepted too. An unknown entry is a parser error listing the
+    choices."""
+    if not spec:
+        return list(items)
+    by_name = {item.name: item for item in items}
+    chosen = []
+    for token in (t.strip() for t in spec.split(",")):
+        if by_index and token.isdigit() and 1 <= int(token) <= len(items):
+            chosen.append(items[int(token) - 1])
+        elif token in by_name:
+            chosen.append(by_name[token])
+        else:
+            positions = f"1..{len(items)} or " if by_index else ""
+            parser.error(f"{option}: unknown {token!r}; choose among {positions}{', '.join(by_name)}")
+    return chosen
+
+
 def geomean(values: Sequence[float]) -> float:
     return statistics.geometric_mean(values) if values else float("nan")
