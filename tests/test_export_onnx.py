@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-import convkit
 from convkit import Input, Model, Sequential, export, models
 from convkit.layers import (
     ELU, Activation, AdaptiveAveragePooling, AdaptiveMaxPooling, Add, AveragePooling1D, AveragePooling2D,
@@ -161,7 +160,8 @@ CASES = {
         (6, 5, 8),
         BatchNormalization(epsilon=1e-3), GroupNormalization(4), InstanceNormalization(center=False),
         LayerNormalization(), LayerNormalization(axis=(1, 2, 3), scale=False),
-        Conv2D(8, 1), LocalResponseNormalization(size=3, k=2.0), LocalResponseNormalization(size=4, alpha=0.5, beta=0.5),
+        Conv2D(8, 1), LocalResponseNormalization(size=3, k=2.0),
+        LocalResponseNormalization(size=4, alpha=0.5, beta=0.5),
         BatchNormalization(scale=False, center=False), GroupNormalization(2, scale=False)), [(6, 5, 8)]),
     "dense_reshape": lambda: (seq(
         (4, 3, 6),
@@ -312,7 +312,7 @@ def test_a_layer_without_converter_raises_naming_its_class_and_plugins_can_add_o
 
     @export.register_converter("ExportTestOffset")
     def offset(layer, x, graph):
-        one = graph.constant(np.float32(1.0), f"{layer.name}_one")
+        one = graph.scalar(1.0, f"{layer.name}_one")
         return export.Tensor(graph.node("Add", [x.name, one], layer.name), x.shape, x.layout)
 
     assert_exports_equal(model, [(4,)])
@@ -332,7 +332,8 @@ def test_without_onnx_a_clear_import_error(monkeypatch):
 
 
 def test_float64_models_export_as_float32():
-    model = seq((4, 4, 2), Conv2D(3, 3, padding=1, dtype="float64"), Flatten(dtype="float64"), Dense(2, dtype="float64"))
+    model = seq((4, 4, 2), Conv2D(3, 3, padding=1, dtype="float64"), Flatten(dtype="float64"),
+                Dense(2, dtype="float64"))
     randomize_state(model)
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 2))
     (got,) = run_onnx(export.onnx_bytes(model, (4, 4, 2)), [x.astype(np.float32)])

@@ -20,10 +20,9 @@ from convkit.layers import (
 
 # ---- safetensors, read with NumPy alone ----------------------------------------------------------------------
 
-def safetensors_bytes(header: dict, data: bytes, pad: bool = True) -> bytes:
+def safetensors_bytes(header, data: bytes) -> bytes:
     text = json.dumps(header).encode()
-    if pad:
-        text += b" " * (-len(text) % 8)
+    text += b" " * (-len(text) % 8)  # the format's 8-byte alignment
     return struct.pack("<Q", len(text)) + text + data
 
 
@@ -34,7 +33,8 @@ def test_read_safetensors_reads_every_dtype(tmp_path):
     codes = {"f32": "F32", "f64": "F64", "i64": "I64", "u8": "U8", "empty": "F32"}
     for name, array in arrays.items():
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": codes[name], "shape": list(array.shape), "data_offsets": [len(data), len(data) + len(raw)]}
+        header[name] = {"dtype": codes[name], "shape": list(array.shape),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
         data += raw
     bf16 = np.array([1.0, -3.5, 0.15625], np.float32)  # exactly representable in bfloat16
     raw = (bf16.view(np.uint32) >> 16).astype("<u2").tobytes()
@@ -128,7 +128,8 @@ def test_resnet18_from_a_torchvision_state_dict():
 
 @needs_torch
 def test_resnext50_grouped_bottlenecks_from_torchvision_names():
-    torch_model = tv.randomize_torch(tv.TorchResNet(tv.Bottleneck, [3, 4, 6, 3], classes=4, groups=32, width_per_group=4))
+    torch_model = tv.randomize_torch(tv.TorchResNet(tv.Bottleneck, [3, 4, 6, 3], classes=4, groups=32,
+                                                    width_per_group=4))
     model = models.resnext50_32x4d(input_shape=(16, 16, 3), classes=4)
     interop.load_torch_state_dict(model, torch_model.state_dict())
     assert_same_outputs(torch_model, model, (16, 16, 3))
@@ -178,6 +179,14 @@ def test_depthwise_grouped_and_transposed_convolutions_by_order():
 def test_densenet121_from_torchvision_names():
     torch_model = tv.randomize_torch(tv.TorchDenseNet())
     model = models.densenet121(input_shape=(32, 32, 3), classes=6)
+    interop.load_torch_state_dict(model, torch_model.state_dict())
+    assert_same_outputs(torch_model, model, (32, 32, 3), rtol=2e-4)
+
+
+@needs_torch
+def test_convnext_tiny_from_torchvision_names():
+    torch_model = tv.randomize_torch(tv.TorchConvNeXt())
+    model = models.convnext_tiny(input_shape=(32, 32, 3), classes=5)
     interop.load_torch_state_dict(model, torch_model.state_dict())
     assert_same_outputs(torch_model, model, (32, 32, 3), rtol=2e-4)
 
@@ -247,8 +256,9 @@ def test_order_matching_names_both_sides_when_a_shape_disagrees():
     model = Sequential([Conv2D(5, 3, padding=1), BatchNormalization(), MaxPooling2D(2), Conv2D(7, 3, padding=1),
                         Flatten(), Dense(10), Dense(3)], input_shape=(6, 8, 2))
     before = [p.value.copy() for p in model.parameters()]
-    with pytest.raises(ValueError, match=r"key 'features.4.weight' of shape \(6, 5, 3, 3\) \(as convkit lays it out: "
-                                         r"\(3, 3, 5, 6\)\) does not fit parameter '.*/kernel' of shape \(3, 3, 5, 7\)"):
+    with pytest.raises(ValueError, match=r"key 'features.4.weight' of shape \(6, 5, 3, 3\) \(as convkit lays it "
+                                         r"out: \(3, 3, 5, 6\)\) does not fit parameter '.*/kernel' of shape "
+                                         r"\(3, 3, 5, 7\)"):
         interop.load_torch_state_dict(model, state)
     assert all(np.array_equal(p.value, b) for p, b in zip(model.parameters(), before))  # nothing assigned
 

@@ -88,7 +88,8 @@ class TorchResNet(nn.Module):
                                        nn.BatchNorm2d(planes * block.expansion))
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, groups=self.groups, base_width=self.base_width) for _ in range(1, blocks)]
+        layers += [block(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
+                   for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -200,3 +201,49 @@ class CodeRunningPayload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+class Permute(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return x.permute(*self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of (N, C, H, W)."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class CNBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(dim, dim, 7, padding=3, groups=dim), Permute([0, 2, 3, 1]),
+                                   nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim), nn.GELU(),
+                                   nn.Linear(4 * dim, dim), Permute([0, 3, 1, 2]))
+        self.layer_scale = nn.Parameter(torch.full((dim, 1, 1), 1e-6))
+
+    def forward(self, x):
+        return self.layer_scale * self.block(x) + x
+
+
+class TorchConvNeXt(nn.Module):
+    """torchvision.models.ConvNeXt's names: features.0 the stem, odd indices the stages, even ones (from 2) the
+    downsampling layers; classifier.0 the LayerNorm, classifier.2 the Linear."""
+
+    def __init__(self, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), classes=5):
+        super().__init__()
+        layers = [nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), LayerNorm2d(dims[0], eps=1e-6))]
+        for i, (depth, dim) in enumerate(zip(depths, dims)):
+            layers.append(nn.Sequential(*(CNBlock(dim) for _ in range(depth))))
+            if i + 1 < len(dims):
+                layers.append(nn.Sequential(LayerNorm2d(dim, eps=1e-6), nn.Conv2d(dim, dims[i + 1], 2, 2)))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(LayerNorm2d(dims[-1], eps=1e-6), nn.Flatten(1), nn.Linear(dims[-1], classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean(dim=(2, 3), keepdim=True))

@@ -53,8 +53,9 @@ def registered_converters() -> list[str]:
     return sorted(_converters)
 
 
-def _out(layer, x: Tensor, name: str, layout: Optional[str] = None) -> Tensor:
-    return Tensor(name, tuple(layer.compute_output_shape(x.shape)), layout or x.layout)
+def _out(layer, x: Tensor, name: str) -> Tensor:
+    """The layer's output: ONNX value `name`, in x's layout."""
+    return Tensor(name, tuple(layer.compute_output_shape(x.shape)), x.layout)
 
 
 # ---- activations, by the names of convkit.layers.activations / ops.ACTIVATIONS ------------------------------
@@ -65,22 +66,20 @@ _GELU_TANH = math.sqrt(2 / math.pi)
 
 def _gelu(g: GraphBuilder, x: str, hint: str, approximate: str = "none") -> str:
     """0.5 x (1 + erf(x / sqrt 2)), or the tanh form (ONNX's Gelu operator needs opset 20)."""
-    def scalar(v, what):
-        return g.constant(np.float32(v), f"{hint}_{what}")
-
     if approximate == "tanh":
         cube = g.node("Mul", [g.node("Mul", [x, x], f"{hint}_sq"), x], f"{hint}_cube")
-        inner = g.node("Add", [x, g.node("Mul", [cube, scalar(0.044715, "c")], f"{hint}_c3")], f"{hint}_inner")
-        core_ = g.node("Tanh", [g.node("Mul", [inner, scalar(_GELU_TANH, "k")], f"{hint}_scaled")], f"{hint}_tanh")
+        inner = g.node("Add", [x, g.node("Mul", [cube, g.scalar(0.044715, f"{hint}_c")], f"{hint}_c3")],
+                       f"{hint}_inner")
+        curve = g.node("Tanh", [g.node("Mul", [inner, g.scalar(_GELU_TANH, f"{hint}_k")], f"{hint}_scaled")],
+                       f"{hint}_tanh")
     else:
-        core_ = g.node("Erf", [g.node("Mul", [x, scalar(_SQRT_HALF, "k")], f"{hint}_scaled")], f"{hint}_erf")
-    one_plus = g.node("Add", [core_, scalar(1.0, "one")], f"{hint}_1p")
-    return g.node("Mul", [g.node("Mul", [x, scalar(0.5, "half")], f"{hint}_half"), one_plus], hint)
+        curve = g.node("Erf", [g.node("Mul", [x, g.scalar(_SQRT_HALF, f"{hint}_k")], f"{hint}_scaled")], f"{hint}_erf")
+    one_plus = g.node("Add", [curve, g.scalar(1.0, f"{hint}_one")], f"{hint}_1p")
+    return g.node("Mul", [g.node("Mul", [x, g.scalar(0.5, f"{hint}_half")], f"{hint}_half"), one_plus], hint)
 
 
 def _clip(g: GraphBuilder, x: str, low: float, high: float, hint: str) -> str:
-    return g.node("Clip", [x, g.constant(np.float32(low), f"{hint}_min"), g.constant(np.float32(high), f"{hint}_max")],
-                  hint)
+    return g.node("Clip", [x, g.scalar(low, f"{hint}_min"), g.scalar(high, f"{hint}_max")], hint)
 
 
 def activation(g: GraphBuilder, x: Tensor, name: Optional[str], hint: str, **params) -> Tensor:
@@ -363,13 +362,9 @@ def _lrn(layer, x, g):
     sums = g.node("Conv", [squares, window], f"{name}_sums", kernel_shape=[layer.size, 1],
                   pads=[layer.size // 2, 0, (layer.size - 1) // 2, 0])
     sums = g.reshape(sums, x.onnx_shape, f"{name}_window_sums")
-
-    def scalar(value, what):
-        return g.constant(np.float32(value), f"{name}_{what}")
-
-    scaled = g.node("Mul", [sums, scalar(layer.alpha / layer.size, "alpha")], f"{name}_scaled")
-    base = g.node("Add", [scaled, scalar(layer.k, "k")], f"{name}_base")
-    denominator = g.node("Pow", [base, scalar(layer.beta, "beta")], f"{name}_denominator")
+    scaled = g.node("Mul", [sums, g.scalar(layer.alpha / layer.size, f"{name}_alpha")], f"{name}_scaled")
+    base = g.node("Add", [scaled, g.scalar(layer.k, f"{name}_k")], f"{name}_base")
+    denominator = g.node("Pow", [base, g.scalar(layer.beta, f"{name}_beta")], f"{name}_denominator")
     return _out(layer, x, g.node("Div", [x.name, denominator], name))
 
 

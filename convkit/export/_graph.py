@@ -92,6 +92,10 @@ class GraphBuilder:
         self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
+    def scalar(self, value: float, hint: str) -> str:
+        """A float32 scalar initializer (broadcasts against any tensor)."""
+        return self.constant(np.float32(value), hint)
+
     def node(self, op: str, inputs: Sequence[str], hint: str, *, output: Optional[str] = None, **attributes) -> str:
         """One node with one output named after hint (or `output`, a name taken earlier with unique());
         returns the output's name."""

@@ -53,8 +53,8 @@ def _read_layers(file, path: str) -> dict[str, list[np.ndarray]]:
         try:
             stored[key] = [np.asarray(variables[str(i)][()]) for i in range(len(variables))]
         except KeyError:
-            raise CheckpointError(f"{path}: layer {key!r} has variables {sorted(variables)}, not 0..{len(variables) - 1}") \
-                from None
+            raise CheckpointError(f"{path}: layer {key!r} has variables {sorted(variables)}, not "
+                                  f"0..{len(variables) - 1}") from None
     return stored
 
 

@@ -50,7 +50,8 @@ def _check_entry(name: str, entry, path: str) -> tuple[np.dtype, tuple, int, int
     if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise _fail(path, f"tensor {name!r} has shape {shape!r}, not a list of non-negative ints")
     if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) or not 0 <= offsets[0] <= offsets[1]):
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]):
         raise _fail(path, f"tensor {name!r} has data_offsets {offsets!r}, not [begin, end] with 0 <= begin <= end")
     numpy_dtype = np.dtype(DTYPES[dtype])
     needed = math.prod(shape) * numpy_dtype.itemsize  # Python ints: no overflow
