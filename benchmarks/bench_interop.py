@@ -6,7 +6,7 @@ torchvision-layout weights from .pt and .safetensors files.
     python benchmarks/bench_interop.py --quick        # small inputs, one repeat (smoke test)
 
 Per model (ResNet-18, ResNet-50, MobileNet and DenseNet-121 on 224x224x3, 1000 classes; --quick: 32x32):
-- export s: convkit.export.onnx_bytes (graph, weights, onnx.checker with shape inference); MB: the file's size;
+- export s: convkit.export.onnx_bytes (graph, weights, onnx.checker with shape inference); MiB: the file's size;
 - convkit ms / ort ms: one inference batch of --batch images in convkit and in onnxruntime (intra-op threads =
   --threads, graph optimisations on), the median of --repeats after a warm-up, the two alternating;
   ratio = ort ms / convkit ms (> 1: convkit faster); max rel diff: max |ort - convkit| / max |convkit|;
@@ -91,13 +91,13 @@ def main(argv=None) -> int:
                 times["ort"].append(common.median_seconds(lambda: session.run(None, feed), repeats))
                 common.settle()
             ours, theirs = model(x), session.run(None, feed)[0]
-            row = {"model": name, "export s": export_seconds, "MB": len(data) / 2**20,
+            row = {"model": name, "export s": export_seconds, "MiB": len(data) / 2**20,
                    "convkit ms": 1e3 * min(times["convkit"]), "ort ms": 1e3 * min(times["ort"]),
                    "max rel diff": f"{np.abs(theirs - ours).max() / np.abs(ours).max():.1e}"}
             row["ratio"] = row["ort ms"] / row["convkit ms"]
             row.update(load_times(model, directory, interop))
             rows.append(row)
-    common.print_table(rows, ["model", "export s", "MB", "convkit ms", "ort ms", "ratio", "max rel diff", ".pt s",
+    common.print_table(rows, ["model", "export s", "MiB", "convkit ms", "ort ms", "ratio", "max rel diff", ".pt s",
                               ".safetensors s"], args.json, {**common.describe_machine(args.threads),
                                                              "batch": args.batch, "input": size,
                                                              "load": os.getloadavg()[0]})

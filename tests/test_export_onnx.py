@@ -1,8 +1,11 @@
 """convkit.export.to_onnx: every zoo model and hand-built models covering every built-in layer, run by
 onnxruntime and compared with convkit's own inference output."""
 import errno
+import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -339,3 +342,13 @@ def test_float64_models_export_as_float32():
     (got,) = run_onnx(export.onnx_bytes(model, (4, 4, 2)), [x.astype(np.float32)])
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_the_interop_benchmark_runs_quick():
+    """benchmarks/bench_interop.py (tiny inputs) runs and reports matching outputs."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_interop.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--json", "--threads", "1", "--models", "mobilenet"],
+                          capture_output=True, text=True, timeout=600, cwd=script.parents[1] / "tests")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["rows"]
+    assert row["model"] == "mobilenet" and row["MiB"] > 10 and float(row["max rel diff"]) < 1e-4

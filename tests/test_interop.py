@@ -368,3 +368,6 @@ def test_keras_weights_that_do_not_fit_raise(keras, tmp_path):
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="broken.keras: not a .keras file"):
         interop.load_keras_weights(longer, tmp_path / "broken.keras")
+    (tmp_path / "broken.weights.h5").write_bytes(b"not HDF5")
+    with pytest.raises(CheckpointError, match="broken.weights.h5: not a readable HDF5 file"):
+        interop.load_keras_weights(longer, tmp_path / "broken.weights.h5")

@@ -75,7 +75,8 @@ def _open_weights(path: str):
 def load_keras_weights(model: Network, path: Union[str, os.PathLike]) -> None:
     """Copy Keras 3 weights (.weights.h5 from model.save_weights, or a .keras file from model.save) into a
     built convkit network of the same architecture: layers matched in order within each kind (Conv2D,
-    Dense, BatchNormalization, ...), variables in order, shapes checked; every Keras layer with weights must
+    Dense, BatchNormalization, ...; a branched model must order its layers of a kind as the Keras one does),
+    variables in order, shapes checked; every Keras layer with weights must
     find its convkit layer and the other way round, or ValueError lists what is left over. Nothing is
     assigned unless everything fits. Keras' BatchNormalization epsilon is 1e-3 (convkit's 1e-5): build the
     convkit layers with epsilon=1e-3 for the same outputs. Needs h5py."""
