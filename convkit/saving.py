@@ -19,12 +19,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from typing import Optional
 
 import numpy as np
 
+from ._atomic_write import write_atomically
 from ._checkpoint_file import CheckpointError, read_members
 
 FORMAT_VERSION = 1
@@ -62,32 +62,14 @@ def _write(path, network, optimizer, with_architecture: bool, metadata: Optional
         except (TypeError, ValueError) as error:
             raise TypeError(f"metadata must be JSON-ready (dicts, lists, str, numbers), got {metadata!r}: {error}") \
                 from None
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".convkit-", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise _naming(error, path) from error
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
-                for member, text in texts.items():
-                    archive.writestr(member, text)
-                for member, array in arrays.items():
-                    _write_array(archive, member, array)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise _naming(error, path) from error
-        raise
+    def write(file) -> None:
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+            for member, text in texts.items():
+                archive.writestr(member, text)
+            for member, array in arrays.items():
+                _write_array(archive, member, array)
 
-
-def _naming(error: OSError, path: str) -> OSError:
-    """The same kind of OSError (ENOSPC, EACCES, ...), its message naming the checkpoint being saved."""
-    return type(error)(error.errno, f"could not save checkpoint {path!r}: {error.strerror or error}", path)
+    write_atomically(path, write, "checkpoint")
 
 
 class _Checkpoint:
