@@ -21,6 +21,7 @@ from . import anomaly, optim
 from ._validate import check_bool, check_positive_int, check_real
 from .callbacks import Callback
 from .distributed.data_parallel import DataParallelFit
+from .distributed.sampler import DistributedSampler
 from .progress import ProgressBar
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -316,22 +317,19 @@ class TrainingMixin:
             try:
                 if parallel is not None:
                     seed = parallel.begin(seed)
-                    sampler = parallel.sampler(len(x), seed, shuffle)
-                total_batches = len(_batches(len(x) if parallel is None else len(sampler), batch_size))
+                # One process: the permutation of default_rng([seed, epoch]), all of it; K ranks: a K-th each.
+                sampler = (DistributedSampler(len(x), 1, 0, seed=seed, shuffle=shuffle) if parallel is None
+                           else parallel.sampler(len(x), seed, shuffle))
+                rank_words = () if parallel is None else (parallel.rank,)  # each rank augments its own batches
+                total_batches = len(_batches(len(sampler), batch_size))
                 for cb in callback_list:
                     cb.on_train_begin({})
                 for epoch in range(initial_epoch, epochs):
                     for cb in callback_list:
                         cb.on_epoch_begin(epoch, {})
                     bar = ProgressBar(epoch, epochs, total_batches, live=verbose == 1) if verbose else None
-                    if parallel is not None:  # augmentation seeds differ per rank: each rank has its own batches
-                        order, seed_words = sampler.indices(epoch), (seed, epoch, parallel.rank)
-                    else:
-                        order = (np.random.default_rng([seed, epoch]).permutation(len(x)) if shuffle
-                                 else np.arange(len(x)))
-                        seed_words = (seed, epoch)
-                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c,
-                                                           augment, seed_words, parallel)
+                    logs, batches_done = self._train_epoch(x, y, sampler.indices(epoch), batch_size, callback_list,
+                                                           bar, ctrl_c, augment, (seed, epoch, *rank_words), parallel)
                     if ctrl_c.requested:  # the epoch is abandoned: no validation, no on_epoch_end
                         history.interrupted, history.interrupted_at = True, (epoch, batches_done)
                         if bar:
@@ -348,8 +346,8 @@ class TrainingMixin:
                         bar.finish(logs)
                     for cb in callback_list:
                         cb.on_epoch_end(epoch, logs)
-                    if parallel is not None:  # the other ranks wait for rank 0's checkpoints and logs
-                        parallel.comm.Barrier()
+                    if parallel is not None:  # also where the other ranks wait for rank 0's checkpoints
+                        ctrl_c.requested, self.stop_training = parallel.any_rank(ctrl_c.requested, self.stop_training)
                     if ctrl_c.requested:  # Ctrl-C during validation or on_epoch_end: the epoch is recorded
                         history.interrupted, history.interrupted_at = True, (epoch, total_batches)
                     if self.stop_training or ctrl_c.requested:

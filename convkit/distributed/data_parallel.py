@@ -67,6 +67,10 @@ class DataParallelFit:
         total = int(sums[-2])
         return {key: float(s / total) for key, s in zip(logs, sums)}, total, bool(sums[-1])
 
+    def any_rank(self, *flags: bool) -> Tuple[bool, ...]:
+        """Each flag, True if it is True on any rank (a stop asked for on one rank stops them all)."""
+        return tuple(bool(total) for total in collectives.sum_over_ranks([float(f) for f in flags], self.comm))
+
     def end_epoch(self) -> None:
         """Rank 0's non-trainable state (running statistics) to every rank."""
         collectives.broadcast_parameters(self.model, self.comm, trainable=False)

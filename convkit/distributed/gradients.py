@@ -15,7 +15,7 @@ buffer to all ranks), which keeps the replicas identical step after step.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -152,7 +152,3 @@ class GradientAverager:
         """Bytes per bucket, in the order they are reduced."""
         return [bucket.buffer.nbytes for bucket in self.buckets]
 
-
-def optional_averager(network, comm, **options) -> Optional[GradientAverager]:
-    """A GradientAverager when comm joins more than one process, else None (nothing to average)."""
-    return GradientAverager(network, comm, **options) if comm is not None and comm.Get_size() > 1 else None
