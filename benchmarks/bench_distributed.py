@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.batch, args.steps, args.rounds, args.repeats = 2, 2, 1, 3
+        args.batch, args.steps, args.rounds, args.repeats = 2, 1, 1, 3
     if args.worker:
         worker(args)
         return

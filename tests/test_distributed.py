@@ -156,6 +156,26 @@ def test_convkit_train_runs_unchanged_under_mpiexec(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_benchmark_runs_quick(tmp_path):
+    """benchmarks/bench_distributed.py --quick --json (it launches mpiexec -n 1 and -n 2 itself)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_distributed.py"
+    if not script.is_file():
+        pytest.skip("benchmarks/ is not next to the tests (not a clone)")
+    pytest.importorskip("mpi4py")
+    if not mpiexec_command():
+        pytest.skip("mpiexec not found")
+    package_root = str(Path(convkit.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, str(script), "--quick", "--json"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [(row["ranks"], row["all-reduce"]) for row in report["training"]] == [
+        (1, "none (1 rank)"), (2, "during backward"), (2, "after backward")]
+    assert all(row["images/s"] > 0 for row in report["training"])
+    assert [row["size"] for row in report["allreduce"]] == ["1 KiB", "4 KiB", "16 KiB", "64 KiB"]
+
+
 # ---- one process ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("samples", [1, 2, 7, 12, 13])
