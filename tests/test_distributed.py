@@ -344,6 +344,7 @@ def test_sync_batch_norm_alone_is_batch_norm_and_loads_by_name(tmp_path):
 
 def test_fit_without_a_launcher_is_the_plain_fit():
     assert not distributed.launched_by_mpi() and distributed.init() == (0, 1) and not distributed.is_distributed()
+    assert "mpi4py.MPI" not in sys.modules  # not even imported (it would start an MPI runtime)
     (x, y), validation = worker.fit_data()
     runs = [worker.fit_model(0.9).fit(x, y, batch_size=8, epochs=1, seed=1, verbose=0, validation_data=validation,
                                       distributed=flag).history for flag in (None, False)]
@@ -357,3 +358,15 @@ def test_init_under_a_launcher_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
     with pytest.raises(ImportError, match=r"world size: 4\) but mpi4py is not installed: pip install"):
         distributed.init()
+
+
+def test_ranks_holding_different_networks_all_stop_with_the_difference():
+    ours = convkit.Sequential([Dense(3, input_shape=(4,), name="head")])
+    theirs = convkit.Sequential([Dense(5, input_shape=(4,), name="head")])
+    comm = types.SimpleNamespace(allgather=lambda signature: [signature, [(p.name, p.shape, p.value.dtype.str)
+                                                                          for p in theirs.parameters()]])
+    with pytest.raises(ValueError, match=r"rank 0 has parameter \('head/kernel', \(4, 3\), '<f4'\) where rank 1 has "
+                                         r"\('head/kernel', \(4, 5\)"):
+        distributed.check_same_network(ours, comm)
+    distributed.check_same_network(ours, types.SimpleNamespace(allgather=lambda signature: [signature] * 3))
+
