@@ -2,6 +2,7 @@
 
     convkit train                      # LeNet-5 (modernised) on the bundled 8x8 digits, well under a minute
     convkit train --model resnet_cifar --data cifar10 ~/data/cifar-10-batches-bin --augment --epochs 30
+    mpiexec -n 4 convkit train ...     # data-parallel over 4 processes (convkit.distributed)
     convkit evaluate runs/lenet5_modern-digits/best.ckpt --data digits
     convkit summary resnet50 --input-shape 224,224,3
     convkit bench --quick

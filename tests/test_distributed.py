@@ -22,7 +22,7 @@ import pytest
 import convkit
 from convkit import distributed
 from convkit.distributed import runtime
-from convkit.layers import BatchNormalization, Conv2D, Dense, Flatten, ReLU, SyncBatchNormalization
+from convkit.layers import Add, BatchNormalization, Conv2D, Dense, Flatten, ReLU, SyncBatchNormalization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import distributed_worker as worker  # noqa: E402
@@ -305,6 +305,30 @@ def test_gradient_averager_reduces_buckets_during_backward(stand_in_mpi, overlap
         assert events == [("backward", names[i]) for i in (3, 2, 0)] + [("allreduce", n) for n in (140, 256, 32, 160)]
     averager.close()
     assert model.gradient_ready_hook is None
+
+
+def test_gradient_averager_waits_for_the_last_call_of_a_shared_layer(stand_in_mpi):
+    """In a functional Model, a layer called twice has complete gradients only after its second backward."""
+    events: list = []
+    convkit.random.seed(0)
+    first, shared, head = RecordingDense(8), RecordingDense(8), RecordingDense(3)
+    for layer in (first, shared, head):
+        layer.events = events
+    inputs = convkit.Input((5,))
+    a = shared(first(inputs))
+    model = convkit.Model(inputs, head(Add()([a, shared(ReLU()(a))])))
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    expected = gradients_of(model, x, dy)
+    averager = distributed.GradientAverager(model, StandInComm(events), bucket_bytes=1)  # a bucket per tensor
+    events.clear()
+    gradients_of(model, x, dy)
+    averager.synchronize()
+    for p, e in zip(model.trainable_parameters(), expected):
+        np.testing.assert_allclose(p.grad, 2.0 * e, rtol=1e-6)
+    assert events == [("backward", head.name), ("allreduce", 12), ("allreduce", 96),
+                      ("backward", shared.name), ("backward", shared.name), ("allreduce", 32), ("allreduce", 256),
+                      ("backward", first.name), ("allreduce", 32), ("allreduce", 160)]
 
 
 def test_gradient_averager_follows_frozen_layers_and_replaced_grads(stand_in_mpi):
