@@ -382,6 +382,10 @@ def test_init_under_a_launcher_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
     with pytest.raises(ImportError, match=r"world size: 4\) but mpi4py is not installed: pip install"):
         distributed.init()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # a launcher's single process may run alone
+    assert distributed.init() == (0, 1)
+    with pytest.raises(ImportError, match="world size: 1"):
+        distributed.init(use_mpi=True)
 
 
 def test_ranks_holding_different_networks_all_stop_with_the_difference():

@@ -38,7 +38,7 @@ class DataParallelFit:
         never. None when the world has one process: fit then runs exactly as it always does."""
         if distributed is False or (distributed is None and not runtime.launched_by_mpi()):
             return None
-        runtime.init(use_mpi=True)
+        runtime.init(use_mpi=distributed)
         return cls(model, runtime.comm()) if runtime.is_distributed() else None
 
     def begin(self, seed: int) -> int:

@@ -27,7 +27,8 @@ def launched_by_mpi() -> bool:
 
 
 def _launcher_world_size() -> Optional[int]:
-    for name in _LAUNCHER_SIZE_VARIABLES:
+    """The world size the launcher announces (SLURM_NTASKS for srun's PMIx, which names no size), or None."""
+    for name in (*_LAUNCHER_SIZE_VARIABLES, "SLURM_NTASKS"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return None
@@ -38,9 +39,10 @@ def init(abort_on_error: bool = True, use_mpi: Optional[bool] = None) -> tuple[i
 
     use_mpi=None (the default): MPI when an MPI launcher (mpiexec, mpirun, srun) started this process, else
     rank 0 of 1 without importing mpi4py. use_mpi=True: import mpi4py in any case (for a launcher whose
-    variables are not recognised; a process started alone is then MPI's world of one). Under a launcher
-    mpi4py must be installed: K processes silently training alone would each write the same run, so
-    ImportError is raised instead. Calling init again returns the same answer.
+    variables are not recognised; a process started alone is then MPI's world of one). Without mpi4py,
+    ImportError is raised when use_mpi=True or the launcher announces more than one process (K processes
+    silently training alone would each write the same run); a launcher's single process runs alone.
+    Calling init again returns the same answer.
 
     abort_on_error (with more than one rank): an uncaught exception prints its traceback, prefixed with the
     rank, then calls MPI_Abort, which ends every rank: the others would otherwise wait forever in their next
@@ -52,10 +54,12 @@ def init(abort_on_error: bool = True, use_mpi: Optional[bool] = None) -> tuple[i
             from mpi4py import MPI
         except ImportError as error:
             size = _launcher_world_size()
-            raise ImportError(f"MPI was asked for (launcher world size: {size or 'unknown'}) but mpi4py is not "
-                              "installed: pip install \"convkit[mpi]\" (or pip install mpi4py against your MPI)"
-                              ) from error
-        _comm = MPI.COMM_WORLD
+            if use_mpi or (size or 1) > 1:
+                raise ImportError(f"MPI was asked for (launcher world size: {size or 'unknown'}) but mpi4py is not "
+                                  "installed: pip install \"convkit[mpi]\" (or pip install mpi4py against your "
+                                  "MPI)") from error
+        else:
+            _comm = MPI.COMM_WORLD
     if abort_on_error and world_size() > 1 and _previous_excepthook is None:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _abort_all_ranks
