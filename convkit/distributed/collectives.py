@@ -12,9 +12,12 @@ def _signature(network) -> List[tuple]:
     return [(p.name, p.shape, p.value.dtype.str) for p in network.parameters()]
 
 
-def check_same_network(network, comm: Any) -> None:
+def check_same_network(network, comm: Any = None) -> None:
     """Raises ValueError on every rank (never on some only, which would leave the others waiting) unless all
-    ranks hold parameters of the same names, shapes and dtypes, in the same order."""
+    ranks hold parameters of the same names, shapes and dtypes, in the same order. No-op without MPI."""
+    comm = comm if comm is not None else runtime.comm()
+    if comm is None:
+        return
     signatures = comm.allgather(_signature(network))
     for other, signature in enumerate(signatures):
         if signature != signatures[0]:
