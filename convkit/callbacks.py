@@ -20,9 +20,15 @@ Logs = Dict[str, float]
 
 
 class Callback:
-    """Base class: every hook does nothing. `self.model` is set by `fit` before `on_train_begin`."""
+    """Base class: every hook does nothing. `self.model` is set by `fit` before `on_train_begin`.
+
+    rank_zero_only: in data-parallel training (convkit.distributed), fit calls this callback on rank 0 only.
+    True for the callbacks that write files (checkpoints, CSV logs): one writer, no races on the same path.
+    Every other callback runs on every rank, where it sees the same logs and so decides the same.
+    """
 
     model = None
+    rank_zero_only = False
 
     def set_model(self, model) -> None:
         self.model = model
@@ -74,6 +80,8 @@ class ModelCheckpoint(Callback):
     truncated checkpoint behind, and a model with a non-finite parameter (training diverged) is not saved, so
     the last good checkpoint stays.
     """
+
+    rank_zero_only = True
 
     def __init__(self, filepath: Union[str, os.PathLike], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", save_optimizer: bool = True) -> None:
@@ -151,6 +159,8 @@ class EarlyStopping(Callback):
 class CSVLogger(Callback):
     """Writes one row per epoch: 'epoch' (from 0) then the logs' entries in sorted order, with a header row
     unless appending to a file that already has rows. The file is flushed after each epoch."""
+
+    rank_zero_only = True
 
     def __init__(self, filename: Union[str, os.PathLike], separator: str = ",", append: bool = False) -> None:
         self.filename = os.fspath(filename)
@@ -239,6 +249,8 @@ class RunCheckpoint(Callback):
     epoch's learning rate. A model with a non-finite parameter is not saved (the last good checkpoint stays).
     Resume with convkit.saving.read_metadata(path)["training"] and fit(initial_epoch=...).
     """
+
+    rank_zero_only = True
 
     def __init__(self, filepath: Union[str, os.PathLike], run_args: Dict, schedule: Optional[Schedule] = None,
                  history: Optional[Dict[str, List[float]]] = None) -> None:

@@ -2,6 +2,7 @@
 
     convkit train                      # LeNet-5 (modernised) on the bundled 8x8 digits, well under a minute
     convkit train --model resnet_cifar --data cifar10 ~/data/cifar-10-batches-bin --augment --epochs 30
+    mpiexec -n 4 convkit train ...     # data-parallel over 4 processes (convkit.distributed)
     convkit evaluate runs/lenet5_modern-digits/best.ckpt --data digits
     convkit summary resnet50 --input-shape 224,224,3
     convkit bench --quick
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import dataclasses
 import json
 import os
@@ -158,12 +160,29 @@ def _augmentation(dataset: Dataset):
 RUN_FILES = ("last.ckpt", "best.ckpt", "history.csv", "result.json")
 
 
+def _threads_per_rank() -> int:
+    """Under MPI without --threads or OMP_NUM_THREADS: the machine's cores shared among its ranks."""
+    from .distributed import runtime
+
+    if runtime.world_size() == 1 or "OMP_NUM_THREADS" in os.environ:
+        return 0
+    return max(1, (os.cpu_count() or 1) // runtime.local_size())
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
 def cmd_train(args) -> int:
     import convkit
-    from . import callbacks, optim, plotting, random as ck_random, saving
+    from . import callbacks, distributed, optim, plotting, random as ck_random, saving
 
-    if args.threads:
-        convkit.set_num_threads(args.threads)
+    # Under mpiexec / mpirun, fit trains data-parallel over the ranks; rank 0 alone prints and writes the run.
+    rank, world_size = distributed.init()
+    print = builtins.print if rank == 0 else _silent
+    threads = args.threads or _threads_per_rank()
+    if threads:
+        convkit.set_num_threads(threads)
     if args.out and not args.resume:
         taken = [name for name in RUN_FILES if (Path(args.out) / name).exists()]
         if taken:
@@ -174,7 +193,8 @@ def cmd_train(args) -> int:
         for key in ("model", "data", "batch_size", "seed", "schedule", "augment", "model_option"):
             setattr(args, key, resume_state["args"][key])
     ck_random.seed(args.seed)  # dropout masks and initial weights
-    print(f"convkit {__version__}: {convkit.get_num_threads()} threads", flush=True)
+    processes = f" in each of {world_size} processes (MPI)" if world_size > 1 else ""
+    print(f"convkit {__version__}: {convkit.get_num_threads()} threads{processes}", flush=True)
     dataset = standardized(load_dataset(args.data, seed=args.seed))
     print(f"data: {dataset.name}, {len(dataset.x_train)} training and {len(dataset.x_test)} test images of "
           f"shape {dataset.input_shape}, {dataset.classes} classes", flush=True)
@@ -185,7 +205,9 @@ def cmd_train(args) -> int:
     else:
         model = build_model(args.model, dataset.input_shape, dataset.classes, dict(args.model_option))
         out_dir = Path(args.out) if args.out else _fresh_run_dir(Path("runs") / f"{args.model}-{dataset.name}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(distributed.broadcast_object(str(out_dir)))  # rank 0's choice: another rank might see its files
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
     groups = optim.param_groups_by_decay(model.trainable_parameters(), args.weight_decay)
     optimizer = optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
                           weight_decay=args.weight_decay)
@@ -226,6 +248,8 @@ def cmd_train(args) -> int:
         print(f"\ninterrupted. The last completed epoch ({resumable.epochs_done}) is saved in {out_dir / 'last.ckpt'};"
               f" continue with:\n  convkit train --resume {out_dir / 'last.ckpt'} --epochs {args.epochs}", flush=True)
         return 130
+    if rank != 0:
+        return 0
     test = model.evaluate(dataset.x_test, dataset.y_test, batch_size=256)
     curves = plotting.write_training_curves(resumable.history, out_dir)
     print(f"trained {args.epochs - initial_epoch} epochs in {elapsed:.1f} s", flush=True)

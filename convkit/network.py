@@ -82,6 +82,10 @@ class Network(TrainingMixin):
         self.name = name or type(self).__name__.lower()
 
     layers: list[Layer]
+    # Called with each layer during backward once the layer's parameter gradients are complete (after its last
+    # call in backward order), so that data-parallel training can start averaging them over the processes
+    # while the rest of the backward pass runs (convkit.distributed). None: nothing is called.
+    gradient_ready_hook: Optional[Callable[[Layer], None]] = None
 
     def __call__(self, x: Arrays, training: bool = False) -> Arrays:
         if is_symbolic(x):
@@ -115,6 +119,10 @@ class Network(TrainingMixin):
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
+
+    def _gradients_ready(self, layer: Layer) -> None:
+        if self.gradient_ready_hook is not None:
+            self.gradient_ready_hook(layer)
 
     def get_layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -228,10 +236,10 @@ class Sequential(Network):
         first, *rest = self.layers
         for layer in reversed(rest):
             dy = layer.backward(dy)
-        if input_gradient:
-            return first.backward(dy)
-        first.backward_parameters_only(dy)
-        return None
+            self._gradients_ready(layer)
+        dx = first.backward(dy) if input_gradient else first.backward_parameters_only(dy)
+        self._gradients_ready(first)
+        return dx
 
     def summary_nodes(self):
         shape = self._input_shape()
@@ -280,6 +288,11 @@ class Model(Network):
         self.layers = list({id(node.layer): node.layer for node in self._nodes}.values())
         self._check_unique_names()
         self._saved: dict = {}
+        # The call of each layer that backward runs last (its first in forward order): the layer's parameter
+        # gradients are complete after it.
+        self._final_backward_call: dict[int, int] = {}
+        for node in reversed(self._nodes):
+            self._final_backward_call[id(node.layer)] = id(node)
 
     def _topological_nodes(self) -> list[Node]:
         """The calls the outputs depend on, each after the calls it reads (iterative depth-first post-order:
@@ -359,10 +372,12 @@ class Model(Network):
             node.layer._saved = self._saved.pop(id(node))
             if not input_gradient and all(isinstance(t.node.layer, InputLayer) for t in node.inputs):
                 node.layer.backward_parameters_only(g)
-                continue
-            result = node.layer.backward(g)
-            for t, d in zip(node.inputs, result if node.layer.multi_input else [result]):
-                grads[id(t)] = d if id(t) not in grads else grads[id(t)] + d
+            else:
+                result = node.layer.backward(g)
+                for t, d in zip(node.inputs, result if node.layer.multi_input else [result]):
+                    grads[id(t)] = d if id(t) not in grads else grads[id(t)] + d
+            if self._final_backward_call[id(node.layer)] == id(node):
+                self._gradients_ready(node.layer)
         if not input_gradient:
             return None
         dxs = [grads.get(id(t), np.zeros((dys[0].shape[0] if dys[0] is not None else 0, *t.shape)))

@@ -20,6 +20,8 @@ import numpy as np
 from . import anomaly, optim
 from ._validate import check_bool, check_positive_int, check_real
 from .callbacks import Callback
+from .distributed.data_parallel import DataParallelFit
+from .distributed.sampler import DistributedSampler
 from .progress import ProgressBar
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -119,6 +121,7 @@ class TrainingMixin:
 
     optimizer: Optional[optim.Optimizer] = None
     stop_training: bool = False
+    _gradient_averager = None  # set by data-parallel fit (convkit.distributed): averages grads over the ranks
 
     def compile(self, optimizer: Union[str, optim.Optimizer] = "sgd", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None) -> None:
@@ -159,6 +162,8 @@ class TrainingMixin:
         if checking:
             anomaly.check_loss(self.loss, loss_value, dy)
         self.backward_for_step(dy)
+        if self._gradient_averager is not None:
+            self._gradient_averager.synchronize()
         self.optimizer.step()
         if checking:
             anomaly.check_parameters(self.trainable_parameters(), self.optimizer.lr)
@@ -171,13 +176,17 @@ class TrainingMixin:
         batch_size = check_positive_int(batch_size, "batch_size")
         if len(x) == 0:
             raise ValueError("evaluate needs at least one sample, got 0")
+        return {key: total / len(x) for key, total in self._evaluation_totals(x, y, batch_size).items()}
+
+    def _evaluation_totals(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> Dict[str, float]:
+        """The sums over the samples of the loss and metrics (batch values times batch sizes)."""
         totals: Dict[str, float] = {}
         for start in _batches(len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             y_pred = self.forward(xb, training=False)
             for key, value in self._measure(y_pred, yb, self.loss(y_pred, yb)[0]).items():
                 totals[key] = totals.get(key, 0.0) + value * len(xb)
-        return {key: total / len(x) for key, total in totals.items()}
+        return totals
 
     def _predict_once(self, x: np.ndarray, batch_size: int, training: bool) -> np.ndarray:
         return np.concatenate([self.forward(x[s:s + batch_size], training=training)
@@ -211,11 +220,13 @@ class TrainingMixin:
 
     def _train_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
                      callbacks: List[Callback], bar: Optional[ProgressBar], ctrl_c: "_CtrlCAfterBatch",
-                     augment: Optional[Augment], seed_words: Tuple[int, ...]) -> Tuple[Dict[str, float], int]:
+                     augment: Optional[Augment], seed_words: Tuple[int, ...],
+                     parallel: Optional[DataParallelFit]) -> Tuple[Dict[str, float], int]:
         """One pass over the samples in `order`, in mini-batches. Returns the logs averaged over the batches
         run (weighted by batch size) and how many ran: all, unless a callback stopped training or Ctrl-C came.
         Batch b is augmented with a generator seeded by (*seed_words, b): the same batch whatever happened
-        before it, which is what makes a resumed run replay an interrupted one exactly."""
+        before it, which is what makes a resumed run replay an interrupted one exactly. With `parallel`, each
+        batch's logs and sample count are those of all the ranks' batches together."""
         totals: Dict[str, float] = {}
         samples = batches = 0
         for start in _batches(len(order), batch_size):
@@ -224,9 +235,13 @@ class TrainingMixin:
             if augment is not None:
                 xb = augment(xb, np.random.default_rng([*seed_words, batches]))
             batch_logs = self.train_on_batch(xb, y[index])
-            samples += len(index)
+            count = len(index)
+            if parallel is not None:
+                batch_logs, count, stop = parallel.reduce_batch(batch_logs, count, ctrl_c.requested)
+                ctrl_c.requested = stop
+            samples += count
             for key, value in batch_logs.items():
-                totals[key] = totals.get(key, 0.0) + value * len(index)
+                totals[key] = totals.get(key, 0.0) + value * count
             for cb in callbacks:
                 cb.on_batch_end(batches, batch_logs)
             batches += 1
@@ -239,7 +254,8 @@ class TrainingMixin:
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, validation_data: Optional[Tuple[Any, Any]] = None,
             validation_split: float = 0.0, shuffle: bool = True, callbacks: Optional[Sequence[Callback]] = None,
             verbose: int = 1, seed: Optional[int] = None, initial_epoch: int = 0,
-            augment: Optional[Augment] = None, detect_anomaly: bool = False) -> History:
+            augment: Optional[Augment] = None, detect_anomaly: bool = False,
+            distributed: Optional[bool] = None) -> History:
         """Trains for `epochs` epochs (from `initial_epoch`, for resuming) of mini-batches of x, y.
 
         validation_split: the last fraction of the samples (taken before shuffling) is held out for validation,
@@ -258,6 +274,14 @@ class TrainingMixin:
         Ctrl-C: the current batch finishes, the epoch is abandoned (no on_epoch_end), the callbacks'
         on_train_end runs, and the History comes back with `interrupted=True`; a second Ctrl-C raises
         KeyboardInterrupt at once (on_train_end still runs).
+
+        distributed: data-parallel training over MPI (convkit.distributed; README "Distributed training over
+        MPI"). None (the default) turns it on when an MPI launcher (mpiexec, mpirun) started this process and
+        the world has more than one rank; True imports mpi4py (required) to ask MPI even when no launcher
+        variable is recognised; False never (each rank trains alone). Data-parallel, batch_size
+        is per rank, each rank trains on its share of the samples, gradients are averaged over the ranks, the
+        logs are those of all the ranks, only rank 0 shows progress and runs the callbacks that write files
+        (`Callback.rank_zero_only`), and the other ranks wait for them at the end of each epoch.
         """
         self._require_compiled()
         x, y = _check_samples(x, y)
@@ -271,10 +295,16 @@ class TrainingMixin:
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         checking = anomaly.detect_anomaly() if check_bool(detect_anomaly, "detect_anomaly") else contextlib.nullcontext()
+        if distributed is not None:
+            check_bool(distributed, "distributed")
         x, y, validation = _hold_out(x, y, validation_data, validation_split)
 
         history = History()
-        callback_list = [*(callbacks or []), history]
+        parallel = DataParallelFit.for_fit(self, distributed)
+        callback_list = [cb for cb in [*(callbacks or []), history]
+                         if parallel is None or parallel.rank == 0 or not cb.rank_zero_only]
+        if parallel is not None and parallel.rank != 0:
+            verbose = 0
         for cb in callback_list:
             cb.set_model(self)
         if augment is not None and not callable(augment):
@@ -282,37 +312,49 @@ class TrainingMixin:
         seed = np.random.SeedSequence().entropy if seed is None else _check_int(seed, "seed")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed!r}")
-        total_batches = len(_batches(len(x), batch_size))
         self.stop_training = False
         with _CtrlCAfterBatch() as ctrl_c, checking:
             try:
+                if parallel is not None:
+                    seed = parallel.begin(seed)
+                # One process: the permutation of default_rng([seed, epoch]), all of it; K ranks: a K-th each.
+                sampler = (DistributedSampler(len(x), 1, 0, seed=seed, shuffle=shuffle) if parallel is None
+                           else parallel.sampler(len(x), seed, shuffle))
+                rank_words = () if parallel is None else (parallel.rank,)  # each rank augments its own batches
+                total_batches = len(_batches(len(sampler), batch_size))
                 for cb in callback_list:
                     cb.on_train_begin({})
                 for epoch in range(initial_epoch, epochs):
                     for cb in callback_list:
                         cb.on_epoch_begin(epoch, {})
                     bar = ProgressBar(epoch, epochs, total_batches, live=verbose == 1) if verbose else None
-                    order = (np.random.default_rng([seed, epoch]).permutation(len(x)) if shuffle
-                             else np.arange(len(x)))
-                    logs, batches_done = self._train_epoch(x, y, order, batch_size, callback_list, bar, ctrl_c,
-                                                           augment, (seed, epoch))
+                    logs, batches_done = self._train_epoch(x, y, sampler.indices(epoch), batch_size, callback_list,
+                                                           bar, ctrl_c, augment, (seed, epoch, *rank_words), parallel)
                     if ctrl_c.requested:  # the epoch is abandoned: no validation, no on_epoch_end
                         history.interrupted, history.interrupted_at = True, (epoch, batches_done)
                         if bar:
                             bar.interrupt()
                         break
+                    if parallel is not None:
+                        parallel.end_epoch()
                     if validation is not None:
-                        logs.update({f"val_{k}": v for k, v in self.evaluate(*validation, batch_size).items()})
+                        scores = (self.evaluate(*validation, batch_size) if parallel is None
+                                  else parallel.evaluate(*validation, batch_size))
+                        logs.update({f"val_{k}": v for k, v in scores.items()})
                     logs["lr"] = self.optimizer.lr
                     if bar:
                         bar.finish(logs)
                     for cb in callback_list:
                         cb.on_epoch_end(epoch, logs)
+                    if parallel is not None:  # also where the other ranks wait for rank 0's checkpoints
+                        ctrl_c.requested, self.stop_training = parallel.any_rank(ctrl_c.requested, self.stop_training)
                     if ctrl_c.requested:  # Ctrl-C during validation or on_epoch_end: the epoch is recorded
                         history.interrupted, history.interrupted_at = True, (epoch, total_batches)
                     if self.stop_training or ctrl_c.requested:
                         break
             finally:
+                if parallel is not None:
+                    parallel.end()
                 for cb in callback_list:
                     cb.on_train_end({})
         return history

@@ -48,6 +48,7 @@ from .pooling import (
 )
 from .scale import LayerScale
 from .squeeze_excite import SqueezeExcite
+from .sync_batch_norm import SyncBatchNormalization, convert_sync_batchnorm
 
 __all__ = [
     "Activation", "AdaptiveAveragePooling", "AdaptiveMaxPooling", "Add", "AveragePooling1D", "AveragePooling2D",
@@ -59,5 +60,5 @@ __all__ = [
     "MaxPooling2D",
     "MaxPooling3D", "Maxout", "Multiply", "PReLU", "ReLU", "Reshape", "SeparableConv1D", "SeparableConv2D",
     "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "SpatiallySeparableConv2D",
-    "SqueezeExcite", "StochasticDepth", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    "SqueezeExcite", "StochasticDepth", "SyncBatchNormalization", "convert_sync_batchnorm", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
 ]
