@@ -5,6 +5,7 @@ from . import (
     _C,
     anomaly,
     callbacks,
+    cuda,
     data,
     initializers,
     layers,
@@ -20,6 +21,7 @@ from . import (
 )
 from ._version import __version__
 from .anomaly import AnomalyError, detect_anomaly, set_anomaly_detection
+from .cuda import Tensor, from_dlpack, to_device
 from .network import Input, Model, Sequential
 from .parameter import Parameter
 from .runtime import (
@@ -49,14 +51,17 @@ __all__ = [
     "Model",
     "Parameter",
     "Sequential",
+    "Tensor",
     "TrainingMixin",
     "__version__",
     "anomaly",
     "callbacks",
+    "cuda",
     "config",
     "data",
     "detect_anomaly",
     "ensemble",
+    "from_dlpack",
     "get_num_threads",
     "initializers",
     "get_workspace_limit",
@@ -77,5 +82,6 @@ __all__ = [
     "set_workspace_limit",
     "show_config",
     "testing",
+    "to_device",
     "use_kernel",
 ]
