@@ -21,7 +21,7 @@ LEGACY_DEFAULT_STREAM = 1  # how the CUDA array interface and DLPack name the st
 
 
 def _check_device(device) -> str:
-    if device in ("cuda", "cuda:0", "gpu"):
+    if device in ("cuda", "cuda:0"):
         return "cuda"
     if device == "cpu":
         return "cpu"
@@ -31,7 +31,7 @@ def _check_device(device) -> str:
 
 class Tensor:
     """An array in GPU memory: shape, dtype, .numpy() back to the host. Made by to_device, from_dlpack and
-    the ops (every convkit op given Tensors runs on the GPU and returns Tensors)."""
+    the convkit.ops that have a CUDA version (given Tensors, they run on the GPU and return Tensors)."""
 
     __slots__ = ("_shape", "_dtype", "_pointer", "_owner")
 

@@ -12,7 +12,7 @@ namespace convkit::cuda {
 
 inline void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) {
-    cudaGetLastError();  // clear a sticky-free error so that the next call starts clean
+    cudaGetLastError();  // reset the (non-sticky) error state, so that the next call starts clean
     throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
   }
 }
