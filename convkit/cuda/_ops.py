@@ -7,6 +7,7 @@ before any kernel runs.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import Optional, Union
@@ -198,16 +199,19 @@ def conv_backward(dy, x, w, *, stride: IntOrTuple = 1, padding: Padding = "valid
 # ---- pooling ---------------------------------------------------------------------------------------------
 
 
-def _pool_geometry(x_shape: tuple, axes) -> tuple[dict, Tensor]:
-    """The kernel's geometry, and the window tables on the device (kept alive by the caller until the
-    kernel has been queued: the table is freed after the default stream is done with it)."""
-    core = core_windows(axes)  # 3 axes of (begin, end, padded_count, step)
-    table = np.concatenate([np.concatenate([a[0], a[1], a[2]]) for a in core]).astype(np.int64)
-    windows = to_device(table)
-    out = [len(a[0]) for a in core]
-    geometry = {"batch": x_shape[0], "channels": x_shape[-1], "in": _lifted(x_shape[1:-1], 1), "out": out,
-                "step": [int(a[3]) for a in core], "windows": windows.data_ptr}
-    return geometry, windows
+@functools.lru_cache(maxsize=64)
+def _device_windows(core: tuple) -> Tensor:
+    """The window tables of `core` (3 axes of (begins, ends, padded counts, step)) on the device, as the
+    kernels read them. Cached: a host-to-device copy from pageable memory waits for the GPU, which a layer
+    called with the same shapes every step should not pay."""
+    return to_device(np.concatenate([np.concatenate([a[0], a[1], a[2]]) for a in core]).astype(np.int64))
+
+
+def _pool_geometry(x_shape: tuple, axes) -> dict:
+    core = tuple(tuple(a) for a in core_windows(axes))
+    return {"batch": x_shape[0], "channels": x_shape[-1], "in": _lifted(x_shape[1:-1], 1),
+            "out": [len(a[0]) for a in core], "step": [int(a[3]) for a in core],
+            "windows": _device_windows(core).data_ptr}
 
 
 def _max_forward(x: Tensor, axes, return_indices):
@@ -215,7 +219,7 @@ def _max_forward(x: Tensor, axes, return_indices):
     shape = _output_shape(x.shape, axes)
     y = empty(shape, x.dtype)
     indices = empty(shape, np.int64) if return_indices else None
-    geometry, _windows = _pool_geometry(x.shape, axes)
+    geometry = _pool_geometry(x.shape, axes)
     _backend.module().max_pool_forward(x.dtype.name, geometry, x.data_ptr, y.data_ptr, _pointer(indices))
     return (y, indices) if return_indices else y
 
@@ -230,7 +234,7 @@ def _max_backward(dy, x: Tensor, axes, indices) -> Tensor:
     elif not isinstance(indices, Tensor) or indices.dtype != np.int64 or indices.shape != shape:
         raise ValueError(f"indices must be the int64 Tensor of shape {shape} max_pool returned, got {indices!r}")
     dx = empty(x.shape, x.dtype)
-    geometry, _windows = _pool_geometry(x.shape, axes)
+    geometry = _pool_geometry(x.shape, axes)
     _backend.module().max_pool_backward(x.dtype.name, geometry, dy.data_ptr, indices.data_ptr, dx.data_ptr)
     return dx
 
@@ -238,7 +242,7 @@ def _max_backward(dy, x: Tensor, axes, indices) -> Tensor:
 def _avg_forward(x: Tensor, axes, count_include_pad) -> Tensor:
     count_include_pad = check_bool(count_include_pad, "count_include_pad")
     y = empty(_output_shape(x.shape, axes), x.dtype)
-    geometry, _windows = _pool_geometry(x.shape, axes)
+    geometry = _pool_geometry(x.shape, axes)
     _backend.module().avg_pool_forward(x.dtype.name, geometry, x.data_ptr, y.data_ptr, count_include_pad)
     return y
 
@@ -247,7 +251,7 @@ def _avg_backward(dy: Tensor, x_shape: tuple, axes, count_include_pad) -> Tensor
     count_include_pad = check_bool(count_include_pad, "count_include_pad")
     _shape(dy, "dy", _output_shape(x_shape, axes))
     dx = empty(x_shape, dy.dtype)
-    geometry, _windows = _pool_geometry(x_shape, axes)
+    geometry = _pool_geometry(x_shape, axes)
     _backend.module().avg_pool_backward(dy.dtype.name, geometry, dy.data_ptr, dx.data_ptr, count_include_pad)
     return dx
 
@@ -335,17 +339,6 @@ def global_max_pool(x, *, return_indices: bool = False):
 # ---- batch normalization ---------------------------------------------------------------------------------
 
 
-def _running_update(running, batch_value: Tensor, momentum: float, factor: float) -> None:
-    """running = (1 - momentum) * running + momentum * factor * batch, on the host: (C,) values."""
-    host = running.numpy() if isinstance(running, Tensor) else running
-    updated = (1.0 - momentum) * host + momentum * factor * batch_value.numpy()
-    if isinstance(running, Tensor):
-        _backend.module().copy_to_device(running.data_ptr, np.ascontiguousarray(updated, dtype=running.dtype),
-                                         running.nbytes)
-    else:
-        running[...] = updated
-
-
 def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None, training: bool = True,
                momentum: float = 0.1, eps: float = 1e-5):
     """ops.batch_norm on cuda; the NormStats are float64 Tensors (C,), running statistics Tensors (C,)."""
@@ -363,8 +356,9 @@ def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None,
     rows = x.size // channels
     gamma, beta = _vector(gamma, "gamma", channels, x.dtype), _vector(beta, "beta", channels, x.dtype)
     for name, running in (("running_mean", running_mean), ("running_var", running_var)):
-        if running is not None and (not isinstance(running, Tensor) or running.shape != (channels,)):
-            raise ValueError(f"{name} must be a Tensor of shape ({channels},), got {running!r}")
+        if running is not None and (not isinstance(running, Tensor) or running.shape != (channels,)
+                                    or running.dtype not in FLOATS):
+            raise ValueError(f"{name} must be a float Tensor of shape ({channels},), got {running!r}")
     module, dtype = _backend.module(), x.dtype.name
     if training:
         if rows < 2:
@@ -372,16 +366,17 @@ def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None,
         mean, var, inv_std = (empty((channels,), np.float64) for _ in range(3))
         module.batch_norm_statistics(dtype, rows, channels, x.data_ptr, eps, mean.data_ptr, var.data_ptr,
                                      inv_std.data_ptr)
-        if running_mean is not None:
-            _running_update(running_mean, mean, momentum, 1.0)
-        if running_var is not None:
-            _running_update(running_var, var, momentum, rows / (rows - 1))
+        for running, batch_value, factor in ((running_mean, mean, 1.0), (running_var, var, rows / (rows - 1))):
+            if running is not None:
+                module.batch_norm_running_update(running.dtype.name, channels, momentum, factor,
+                                                 batch_value.data_ptr, running.data_ptr)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm with training=False needs running_mean and running_var")
-        mean_host = running_mean.numpy().astype(np.float64)
-        inv_std_host = 1.0 / np.sqrt(running_var.numpy().astype(np.float64) + eps)
-        mean, inv_std = to_device(mean_host), to_device(inv_std_host)
+        _same_dtype(running_mean.dtype, running_var=running_var)
+        mean, inv_std = empty((channels,), np.float64), empty((channels,), np.float64)
+        module.batch_norm_fixed_statistics(running_mean.dtype.name, channels, running_mean.data_ptr,
+                                           running_var.data_ptr, eps, mean.data_ptr, inv_std.data_ptr)
     y = empty(x.shape, x.dtype)
     module.batch_norm_apply(dtype, rows, channels, x.data_ptr, mean.data_ptr, inv_std.data_ptr, _pointer(gamma),
                             _pointer(beta), y.data_ptr)

@@ -187,6 +187,7 @@ def test_batch_norm_forward_and_backward_match_host(dtype, shape, affine, seed):
     assert_close(gy.numpy(), y, bound)
     np.testing.assert_allclose(gstats.mean.numpy(), stats.mean, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gstats.inv_std.numpy(), stats.inv_std, rtol=1e-10)
+    assert_close(g_run_mean.numpy(), run_mean, bound)
     assert_close(g_run_var.numpy(), run_var, bound)
     dy = rng_array(rng, shape, dtype)
     for training in (True, False):

@@ -125,8 +125,6 @@ py::tuple from_dlpack_capsule(const py::object& capsule) {
 
 void bind_dlpack(py::module_& m) {
   py::class_<DLPackKeeper>(m, "DLPackKeeper");
-  m.attr("DLPACK_CUDA") = static_cast<int>(dlpack::kCUDA);
-  m.attr("DLPACK_CPU") = static_cast<int>(dlpack::kCPU);
   m.def("to_dlpack", &to_dlpack, py::arg("owner"), py::arg("pointer"), py::arg("shape"), py::arg("dtype"),
         py::arg("device_id"));
   m.def("from_dlpack_capsule", &from_dlpack_capsule, py::arg("capsule"));

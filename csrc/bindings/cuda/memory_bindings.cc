@@ -70,8 +70,6 @@ void bind_memory(py::module_& m) {
   m.def("copy_on_device", [](std::uintptr_t destination, std::uintptr_t source, std::int64_t bytes) {
     rt::copy_on_device(as_pointer(destination), as_pointer(source), bytes);
   }, py::call_guard<py::gil_scoped_release>());
-  m.def("fill_zero", [](std::uintptr_t device, std::int64_t bytes) { rt::fill_zero(as_pointer(device), bytes); },
-        py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace convkit::bindings::cuda

@@ -178,6 +178,22 @@ void bind_norm(py::module_& m) {
                                at<const T>(gamma), at<const T>(beta), at<T>(y));
     });
   }, py::call_guard<py::gil_scoped_release>());
+  m.def("batch_norm_fixed_statistics", [](const std::string& dtype, int64_t channels, std::uintptr_t running_mean,
+                                          std::uintptr_t running_var, double eps, std::uintptr_t mean,
+                                          std::uintptr_t inv_std) {
+    by_dtype(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      ops::batch_norm_fixed_statistics<T>(channels, at<const T>(running_mean), at<const T>(running_var), eps,
+                                          at<double>(mean), at<double>(inv_std));
+    });
+  }, py::call_guard<py::gil_scoped_release>());
+  m.def("batch_norm_running_update", [](const std::string& dtype, int64_t channels, double momentum, double factor,
+                                       std::uintptr_t batch, std::uintptr_t running) {
+    by_dtype(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      ops::batch_norm_running_update<T>(channels, momentum, factor, at<const double>(batch), at<T>(running));
+    });
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("batch_norm_backward", [](const std::string& dtype, int64_t rows, int64_t channels, std::uintptr_t dy,
                                   std::uintptr_t x, std::uintptr_t mean, std::uintptr_t inv_std, std::uintptr_t gamma,
                                   bool batch_statistics, std::uintptr_t dx, std::uintptr_t dgamma,

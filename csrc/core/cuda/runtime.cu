@@ -1,6 +1,7 @@
 #include "core/cuda/runtime.h"
 
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 
 #include "core/cuda/check.cuh"
@@ -9,6 +10,26 @@ namespace convkit::cuda {
 namespace {
 
 std::atomic<bool> tf32_allowed{false};
+
+// Whether the device has CUDA's stream-ordered allocator; if so, its pool keeps freed memory (release
+// threshold: unlimited), so that the many short-lived tensors and scratch buffers of a training step cost
+// neither a cudaMalloc nor the device-wide synchronisation of a cudaFree.
+bool use_memory_pool() {
+  static const bool supported = [] {
+    int device = 0, flag = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    if (cudaDeviceGetAttribute(&flag, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess || flag == 0) {
+      cudaGetLastError();
+      return false;
+    }
+    cudaMemPool_t pool;
+    check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+    std::uint64_t keep_everything = UINT64_MAX;
+    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_everything), "cudaMemPoolSetAttribute");
+    return true;
+  }();
+  return supported;
+}
 
 void apply_math_mode(cublasHandle_t handle) {
   check(cublasSetMathMode(handle, tf32_allowed ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
@@ -42,13 +63,23 @@ void* allocate(std::int64_t bytes) {
   if (bytes < 0) throw std::invalid_argument("allocate: negative size " + std::to_string(bytes));
   if (bytes == 0) return nullptr;
   void* pointer = nullptr;
-  check(cudaMalloc(&pointer, static_cast<std::size_t>(bytes)),
-        ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
+  const auto size = static_cast<std::size_t>(bytes);
+  // Stream-ordered on the default stream: the memory is ready for the work queued after this call.
+  const cudaError_t status = use_memory_pool() ? cudaMallocAsync(&pointer, size, 0) : cudaMalloc(&pointer, size);
+  check(status, ("allocating " + std::to_string(bytes) + " bytes of device memory").c_str());
   return pointer;
 }
 
 void release(void* pointer) noexcept {
-  if (pointer != nullptr) cudaFree(pointer);
+  // Stream-ordered: the memory returns to the pool once the work queued before it is done, so a scratch
+  // buffer may be released right after the kernels that use it were launched.
+  if (pointer != nullptr) {
+    if (use_memory_pool()) {
+      cudaFreeAsync(pointer, 0);
+    } else {
+      cudaFree(pointer);
+    }
+  }
 }
 
 void copy_to_device(void* device, const void* host, std::int64_t bytes) {

@@ -15,8 +15,11 @@ std::string runtime_version();
 // The current device's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
 std::string device_description();
 
-void* allocate(std::int64_t bytes);   // cudaMalloc; bytes == 0 gives nullptr
-void release(void* pointer) noexcept;  // cudaFree; errors are ignored (called from destructors)
+// Device memory, stream-ordered on the default stream from CUDA's memory pool (cudaMallocAsync, plain
+// cudaMalloc where pools are unsupported): allocating and releasing neither synchronise nor return memory to
+// the driver. bytes == 0 gives nullptr. release ignores errors (it is called from destructors).
+void* allocate(std::int64_t bytes);
+void release(void* pointer) noexcept;
 void copy_to_device(void* device, const void* host, std::int64_t bytes);
 void copy_to_host(void* host, const void* device, std::int64_t bytes);
 void copy_on_device(void* destination, const void* source, std::int64_t bytes);

@@ -68,6 +68,14 @@ void batch_norm_statistics(int64_t rows, int64_t channels, const T* x, double ep
 template <class T>
 void batch_norm_apply(int64_t rows, int64_t channels, const T* x, const double* mean, const double* inv_std,
                       const T* gamma, const T* beta, T* y);
+// The statistics of inference from running ones: mean = running_mean, inv_std = 1 / sqrt(running_var + eps).
+template <class T>
+void batch_norm_fixed_statistics(int64_t channels, const T* running_mean, const T* running_var, double eps,
+                                 double* mean, double* inv_std);
+// running = (1 - momentum) * running + momentum * factor * batch, per channel (PyTorch's running statistics;
+// factor n / (n - 1) turns the biased batch variance into the unbiased one).
+template <class T>
+void batch_norm_running_update(int64_t channels, double momentum, double factor, const double* batch, T* running);
 // dx, dgamma, dbeta (the last two may be null) overwritten; batch_statistics as ops/norm.h.
 template <class T>
 void batch_norm_backward(int64_t rows, int64_t channels, const T* dy, const T* x, const double* mean,

@@ -37,6 +37,23 @@ __global__ void backward_kernel(int64_t rows, int64_t channels, const T* dy, con
 }
 
 template <class T>
+__global__ void running_update_kernel(int64_t channels, double momentum, double factor, const double* batch,
+                                      T* running) {
+  CONVKIT_GRID_STRIDE_LOOP(c, channels) {
+    running[c] = static_cast<T>((1.0 - momentum) * running[c] + momentum * factor * batch[c]);
+  }
+}
+
+template <class T>
+__global__ void fixed_statistics_kernel(int64_t channels, const T* running_mean, const T* running_var, double eps,
+                                        double* mean, double* inv_std) {
+  CONVKIT_GRID_STRIDE_LOOP(c, channels) {
+    mean[c] = running_mean[c];
+    inv_std[c] = 1.0 / sqrt(static_cast<double>(running_var[c]) + eps);
+  }
+}
+
+template <class T>
 __global__ void store_kernel(int64_t n, const double* from, T* to) {
   CONVKIT_GRID_STRIDE_LOOP(i, n) to[i] = static_cast<T>(from[i]);
 }
@@ -70,6 +87,22 @@ void batch_norm_apply(int64_t rows, int64_t channels, const T* x, const double* 
 }
 
 template <class T>
+void batch_norm_fixed_statistics(int64_t channels, const T* running_mean, const T* running_var, double eps,
+                                 double* mean, double* inv_std) {
+  if (channels == 0) return;
+  fixed_statistics_kernel<<<blocks_for(channels), kThreads>>>(channels, running_mean, running_var, eps, mean,
+                                                                inv_std);
+  check_launch("batch_norm_fixed_statistics");
+}
+
+template <class T>
+void batch_norm_running_update(int64_t channels, double momentum, double factor, const double* batch, T* running) {
+  if (channels == 0) return;
+  running_update_kernel<<<blocks_for(channels), kThreads>>>(channels, momentum, factor, batch, running);
+  check_launch("batch_norm_running_update");
+}
+
+template <class T>
 void batch_norm_backward(int64_t rows, int64_t channels, const T* dy, const T* x, const double* mean,
                          const double* inv_std, const T* gamma, bool batch_statistics, T* dx, T* dgamma, T* dbeta) {
   // sums[c] = sum dy (dbeta), sums[C + c] = sum dy * x_hat (dgamma).
@@ -97,6 +130,8 @@ void batch_norm_backward(int64_t rows, int64_t channels, const T* dy, const T* x
   template void batch_norm_statistics<T>(int64_t, int64_t, const T*, double, double*, double*, double*);     \
   template void batch_norm_apply<T>(int64_t, int64_t, const T*, const double*, const double*, const T*,      \
                                     const T*, T*);                                                           \
+  template void batch_norm_running_update<T>(int64_t, double, double, const double*, T*);                   \
+  template void batch_norm_fixed_statistics<T>(int64_t, const T*, const T*, double, double*, double*);      \
   template void batch_norm_backward<T>(int64_t, int64_t, const T*, const T*, const double*, const double*,   \
                                        const T*, bool, T*, T*, T*);
 CONVKIT_INSTANTIATE_CUDA_NORM(float)
