@@ -2,6 +2,7 @@
 descriptions, device dispatch and its errors (CUDA missing, no device, host/device mix, ops without a CUDA
 version, use after fork), and DLPack capsules made and parsed without touching device memory."""
 import gc
+import pickle
 import weakref
 
 import numpy as np
@@ -98,6 +99,7 @@ def test_dispatch_keeps_the_host_ops_as_they_were():
     np.testing.assert_array_equal(ops.relu(x), [0.0, 0.5])
     assert ops.conv2d.__name__ == "conv2d" and "channels-last" in ops.conv.__doc__
     assert ops.max_pool.__wrapped__.__module__ == "convkit.ops._pool"
+    assert pickle.loads(pickle.dumps(ops.relu)) is ops.relu  # e.g. sent to worker processes
 
 
 def test_use_after_fork_is_refused(monkeypatch):

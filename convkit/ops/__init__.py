@@ -190,4 +190,5 @@ from ..cuda.dispatch import with_device_dispatch as _with_device_dispatch  # noq
 for _name in __all__:
     if callable(globals()[_name]) and not isinstance(globals()[_name], type):
         globals()[_name] = _with_device_dispatch(globals()[_name])
+        globals()[_name].__module__ = __name__  # pickled by reference as convkit.ops.<name>, the wrapped op
 del _name
