@@ -11,10 +11,11 @@ cuDNN runs its NHWC kernels on the same layout as convkit):
   (y = conv(x, w) + b) and forward+backward (dx, dw, db for a given dy; torch.autograd.grad);
 - norm_pool: BatchNorm (training: batch statistics) forward+backward, max pool 3x3/2 and global average
   pool forward+backward;
-- train: one training step (forward, softmax cross-entropy, backward, fused SGD-momentum update) of a
-  VGG-style CIFAR network, conv3x3-BN-ReLU pairs at 64/128/256 channels with 2x2 max pooling, global average
-  pooling and a dense layer, batch 4 * --batch, written with convkit's functional ops on Tensors and with
-  torch.nn; ResNet-18/ResNet-50 steps need model.to("cuda"), which convkit does not have yet (see the README).
+- train: one training step (forward, softmax cross-entropy, backward, SGD with momentum 0.9 and weight decay
+  5e-4) of ResNet-18 on 32x32 CIFAR inputs (3x3 stem, 10 classes) and of ResNet-50 on 224x224 inputs
+  (1000 classes), batch --batch, written with convkit's functional ops on Tensors (convkit has no
+  model.to("cuda") yet) and as the same torch.nn network (BN in training mode, no conv biases); the two start
+  from different random weights, so the steps are timed, not compared.
 
 Timing: every call is followed by a device synchronisation; a time is the median of --repeats calls after a
 warm-up, in two rounds alternating the libraries. ratio = torch time / convkit time (above 1: convkit
@@ -230,93 +231,172 @@ def norm_pool_rows(peers: Peers, batch: int, repeats: int, rounds: int, toleranc
                       repeats, rounds))
 
 
-class ConvkitVgg:
-    """conv3x3-BN-ReLU pairs at 64, 128, 256 channels with max pooling, global average pool, dense; written
-    with convkit's functional ops on Tensors, with its own backward pass and SGD-momentum update."""
+class ConvBn:
+    """conv (no bias) -> BatchNorm (training statistics) -> optional ReLU, with its backward pass, on Tensors."""
 
-    WIDTHS = (64, 64, "pool", 128, 128, "pool", 256, 256)
+    def __init__(self, ck, rng, c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True):
+        self.ck, self.stride, self.padding, self.relu = ck, stride, kernel // 2, relu
+        w = rng.standard_normal((kernel, kernel, c_in, c_out), dtype=np.float32) * math.sqrt(2 / (kernel**2 * c_in))
+        self.params = [ck.to_device(w), ck.to_device(np.ones(c_out, np.float32)),
+                       ck.to_device(np.zeros(c_out, np.float32))]
+        self.grads = [None, None, None]
+        self.first = False  # the network's first unit needs no input gradient
 
-    def __init__(self, ck, rng, classes: int = 10):
-        self.ck, self.layers, c_in = ck, [], 3
-        for width in self.WIDTHS:
-            if width == "pool":
-                self.layers.append(("pool",))
-                continue
-            w = rng.standard_normal((3, 3, c_in, width), dtype=np.float32) * math.sqrt(2 / (9 * c_in))
-            self.layers.append(("conv", ck.to_device(w), ck.to_device(np.ones(width, np.float32)),
-                                ck.to_device(np.zeros(width, np.float32))))
-            c_in = width
+    def forward(self, x):
+        ops, (w, gamma, beta) = self.ck.ops, self.params
+        z = ops.conv(x, w, stride=self.stride, padding=self.padding)
+        bn, stats = ops.batch_norm(z, gamma, beta)
+        y = ops.relu(bn) if self.relu else bn
+        self.saved = (x, z, stats, y)
+        return y
+
+    def backward(self, dy):
+        ops, (w, gamma, _), (x, z, stats, y) = self.ck.ops, self.params, self.saved
+        dbn = ops.relu_backward(dy, y) if self.relu else dy
+        dz, dgamma, dbeta = ops.batch_norm_backward(dbn, z, gamma, stats.mean, stats.inv_std)
+        dx, dw, _ = ops.conv_backward(dz, x, w, stride=self.stride, padding=self.padding,
+                                      need=("w",) if self.first else ("x", "w"))
+        self.grads = [dw, dgamma, dbeta]
+        return dx
+
+
+class Residual:
+    """relu(main(x) + shortcut(x)): ResNet's basic block (two 3x3) or bottleneck (1x1, 3x3 with the stride,
+    1x1 to 4x the width, as torchvision), the shortcut a 1x1 ConvBn where the shape changes."""
+
+    def __init__(self, ck, rng, c_in: int, width: int, stride: int, bottleneck: bool):
+        self.ck = ck
+        c_out = 4 * width if bottleneck else width
+        if bottleneck:
+            self.main = [ConvBn(ck, rng, c_in, width, 1), ConvBn(ck, rng, width, width, 3, stride),
+                         ConvBn(ck, rng, width, c_out, 1, relu=False)]
+        else:
+            self.main = [ConvBn(ck, rng, c_in, width, 3, stride), ConvBn(ck, rng, width, c_out, 3, relu=False)]
+        self.shortcut = ConvBn(ck, rng, c_in, c_out, 1, stride, relu=False) if stride != 1 or c_in != c_out else None
+        self.units = self.main + ([self.shortcut] if self.shortcut else [])
+        self.c_out = c_out
+
+    def forward(self, x):
+        h = x
+        for unit in self.main:
+            h = unit.forward(h)
+        h += self.shortcut.forward(x) if self.shortcut else x
+        self.y = self.ck.ops.relu(h)
+        return self.y
+
+    def backward(self, dy):
+        dsum = self.ck.ops.relu_backward(dy, self.y)
+        dh = dsum
+        for unit in reversed(self.main):
+            dh = unit.backward(dh)
+        dh += self.shortcut.backward(dsum) if self.shortcut else dsum
+        return dh
+
+
+class ConvkitResNet:
+    """ResNet-18 (CIFAR stem: one 3x3 conv) or ResNet-50 (7x7/2 conv and 3x3/2 max pool stem, bottlenecks),
+    global average pool and a dense layer, written with convkit's functional ops on Tensors, with its
+    backward pass and convkit.cuda.sgd_step as the optimizer."""
+
+    def __init__(self, ck, rng, depth: int, classes: int):
+        self.ck = ck
+        bottleneck = depth == 50
+        self.stem = ConvBn(ck, rng, 3, 64, 3 if depth == 18 else 7, 1 if depth == 18 else 2)
+        self.stem.first = True
+        self.pool_stem = depth == 50
+        blocks, c_in = [], 64
+        for stage, (width, count) in enumerate(zip((64, 128, 256, 512), (2, 2, 2, 2) if depth == 18 else (3, 4, 6, 3))):
+            for i in range(count):
+                block = Residual(ck, rng, c_in, width, 2 if stage > 0 and i == 0 else 1, bottleneck)
+                blocks.append(block)
+                c_in = block.c_out
+        self.blocks = blocks
         self.dense = ck.to_device(rng.standard_normal((c_in, classes), dtype=np.float32) / math.sqrt(c_in))
-        self.params = [p for layer in self.layers for p in layer[1:]] + [self.dense]
-        self.velocities = [ck.to_device(np.zeros(p.shape, np.float32)) for p in self.params]
+        self.units = [self.stem] + [u for b in blocks for u in b.units]
+        self.velocities = [ck.to_device(np.zeros(p.shape, np.float32)) for p in self.parameters()]
         self.steps = 0
 
+    def parameters(self):
+        return [p for unit in self.units for p in unit.params] + [self.dense]
+
     def step(self, x, labels) -> float:
-        ops, saved, h = self.ck.ops, [], x
-        for layer in self.layers:
-            if layer[0] == "pool":
-                y, indices = ops.max_pool(h, 2, return_indices=True)
-                saved.append((h, indices))
-            else:
-                _, w, gamma, beta = layer
-                z = ops.conv(h, w, padding=1)
-                bn, stats = ops.batch_norm(z, gamma, beta)
-                y = ops.relu(bn)
-                saved.append((h, z, stats, y))
-            h = y
+        ops = self.ck.ops
+        h = self.stem.forward(x)
+        if self.pool_stem:
+            stem_out = h
+            h, pool_indices = ops.max_pool(h, 3, stride=2, padding=1, return_indices=True)
+        for block in self.blocks:
+            h = block.forward(h)
         pooled = ops.global_avg_pool(h)
-        logits = ops.gemm(pooled, self.dense)
-        loss, dlogits = ops.softmax_cross_entropy(logits, labels)
-        grads = [ops.gemm(pooled, dlogits, transpose_a=True)]
+        loss, dlogits = ops.softmax_cross_entropy(ops.gemm(pooled, self.dense), labels)
+        dense_grad = ops.gemm(pooled, dlogits, transpose_a=True)
         dh = ops.global_avg_pool_backward(ops.gemm(dlogits, self.dense, transpose_b=True), h.shape)
-        for layer, record in zip(reversed(self.layers), reversed(saved)):
-            if layer[0] == "pool":
-                dh = ops.max_pool_backward(dh, record[0], 2, indices=record[1])
-                continue
-            _, w, gamma, _ = layer
-            h_in, z, stats, y = record
-            dbn = ops.relu_backward(dh, y)
-            dz, dgamma, dbeta = ops.batch_norm_backward(dbn, z, gamma, stats.mean, stats.inv_std)
-            dx, dw, _ = ops.conv_backward(dz, h_in, w, padding=1, need=("x", "w") if h_in is not x else ("w",))
-            grads[:0] = [dw, dgamma, dbeta]
-            dh = dx
-        self.ck.cuda.sgd_step(self.params, grads, self.velocities, [self.steps == 0] * len(self.params), lr=0.01,
+        for block in reversed(self.blocks):
+            dh = block.backward(dh)
+        if self.pool_stem:
+            dh = ops.max_pool_backward(dh, stem_out, 3, stride=2, padding=1, indices=pool_indices)
+        self.stem.backward(dh)
+        grads = [g for unit in self.units for g in unit.grads] + [dense_grad]
+        self.ck.cuda.sgd_step(self.parameters(), grads, self.velocities, [self.steps == 0] * len(grads), lr=0.01,
                               momentum=0.9, weight_decay=5e-4)
         self.steps += 1
         return loss
 
 
-def torch_vgg(torch, classes: int = 10):
-    nn, layers, c_in = torch.nn, [], 3
-    for width in ConvkitVgg.WIDTHS:
-        if width == "pool":
-            layers.append(nn.MaxPool2d(2))
-            continue
-        layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        c_in = width
+def torch_resnet(torch, depth: int, classes: int):
+    nn = torch.nn
+
+    def conv_bn(c_in, c_out, kernel, stride=1, relu=True):
+        layers = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out)]
+        return nn.Sequential(*layers, *([nn.ReLU()] if relu else []))
+
+    class Block(nn.Module):
+        def __init__(self, c_in, width, stride, bottleneck):
+            super().__init__()
+            c_out = 4 * width if bottleneck else width
+            self.main = (nn.Sequential(conv_bn(c_in, width, 1), conv_bn(width, width, 3, stride),
+                                       conv_bn(width, c_out, 1, relu=False)) if bottleneck else
+                         nn.Sequential(conv_bn(c_in, width, 3, stride), conv_bn(width, c_out, 3, relu=False)))
+            self.shortcut = (conv_bn(c_in, c_out, 1, stride, relu=False) if stride != 1 or c_in != c_out
+                             else nn.Identity())
+            self.c_out = c_out
+
+        def forward(self, x):
+            return torch.relu(self.main(x) + self.shortcut(x))
+
+    layers = [conv_bn(3, 64, 3)] if depth == 18 else [conv_bn(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1)]
+    c_in = 64
+    for stage, (width, count) in enumerate(zip((64, 128, 256, 512), (2, 2, 2, 2) if depth == 18 else (3, 4, 6, 3))):
+        for i in range(count):
+            block = Block(c_in, width, 2 if stage > 0 and i == 0 else 1, depth == 50)
+            layers.append(block)
+            c_in = block.c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes, bias=False)]
     return nn.Sequential(*layers).cuda().to(memory_format=torch.channels_last)
 
 
-def train_rows(peers: Peers, batch: int, repeats: int, rounds: int) -> list[dict]:
+def train_rows(peers: Peers, batch: int, repeats: int, rounds: int, quick: bool) -> list[dict]:
     torch, ck = peers.torch, peers.convkit
     rng = np.random.default_rng(2)
-    n = 4 * batch
-    x = rng.standard_normal((n, 32, 32, 3), dtype=np.float32)
-    labels = rng.integers(0, 10, n)
-    ours = ConvkitVgg(ck, rng)
-    gx, glabels = ck.to_device(x), ck.to_device(labels)
-    model = torch_vgg(torch)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    tx, tlabels = peers.nhwc(x), torch.from_numpy(labels).cuda()
+    rows = []
+    for depth, size, classes in ((18, 32, 10), (50, 64 if quick else 224, 1000)):
+        x = rng.standard_normal((batch, size, size, 3), dtype=np.float32)
+        labels = rng.integers(0, classes, batch)
+        ours = ConvkitResNet(ck, rng, depth, classes)
+        gx, glabels = ck.to_device(x), ck.to_device(labels)
+        model = torch_resnet(torch, depth, classes)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        tx, tlabels = peers.nhwc(x), torch.from_numpy(labels).cuda()
 
-    def torch_step():
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(tx), tlabels).backward()
-        optimizer.step()
+        def torch_step():
+            optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(tx), tlabels).backward()
+            optimizer.step()
 
-    return compare(f"train step VGG-CIFAR n={n}", {"step": (lambda: ours.step(gx, glabels), torch_step, 0)},
-                   ck.cuda.synchronize, torch.cuda.synchronize, repeats, rounds)
+        name = f"train step ResNet-{depth} {size}x{size} n={batch}"
+        rows += compare(name, {"step": (lambda: ours.step(gx, glabels), torch_step, 0)}, ck.cuda.synchronize,
+                        torch.cuda.synchronize, repeats, rounds)
+    return rows
 
 
 SUITES = ("conv", "norm_pool", "train")
@@ -356,7 +436,7 @@ def main() -> None:
         elif suite == "norm_pool":
             rows += norm_pool_rows(peers, batch, repeats, rounds, tolerance)
         else:
-            rows += train_rows(peers, batch, repeats, rounds)
+            rows += train_rows(peers, batch, repeats, rounds, args.quick)
     conv_ratios = [r["ratio"] for r in rows if r["case"].startswith("conv ")]
     summary = [{"case": "conv suite geomean", "ratio": common.geomean(conv_ratios)}] if conv_ratios else []
     header = {"gpu": convkit.cuda.device_description(), "torch": torch.__version__,

@@ -47,6 +47,18 @@ def test_tensor_is_not_constructed_directly_nor_read_by_numpy():
         np.asarray(fake_tensor())
 
 
+def test_tensor_addition_takes_equal_float_tensors_only():
+    t = fake_tensor((2, 3))
+    with pytest.raises(TypeError, match="adds only Tensors"):
+        t + np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"equal shapes and dtypes, got \(2, 3\) float32 and \(3, 2\) float32"):
+        t += fake_tensor((3, 2))
+    with pytest.raises(ValueError, match="equal shapes and dtypes"):
+        t + fake_tensor((2, 3), np.float64)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        fake_tensor((2,), np.int64) + fake_tensor((2,), np.int64)
+
+
 def test_cuda_array_interface_describes_the_device_memory():
     cai = fake_tensor((4, 3), np.float64).__cuda_array_interface__
     assert cai == {"shape": (4, 3), "typestr": "<f8", "data": (FAKE_ADDRESS, False), "version": 3, "strides": None,

@@ -105,6 +105,28 @@ class Tensor:
         _backend.module().copy_on_device(result._pointer, self._pointer, self.nbytes)
         return result
 
+    def _check_addend(self, other) -> "Tensor":
+        if not isinstance(other, Tensor):
+            raise TypeError(f"a Tensor adds only Tensors (no broadcasting, no host arrays: convkit.to_device them), "
+                            f"got {type(other).__name__}")
+        if other.shape != self._shape or other.dtype != self._dtype:
+            raise ValueError(f"Tensor addition needs equal shapes and dtypes, got {self._shape} {self._dtype} and "
+                             f"{other.shape} {other.dtype}")
+        if self._dtype.kind != "f":
+            raise TypeError(f"Tensor addition takes float32 or float64 Tensors, got {self._dtype}")
+        return other
+
+    def __iadd__(self, other: "Tensor") -> "Tensor":
+        """self += other, in place (residual sums, gradient accumulation)."""
+        other = self._check_addend(other)
+        _backend.module().axpy(self._dtype.name, self.size, 1.0, other._pointer, self._pointer)
+        return self
+
+    def __add__(self, other: "Tensor") -> "Tensor":
+        """self + other, a new Tensor (same shape and dtype; no broadcasting)."""
+        other = self._check_addend(other)
+        return self.copy().__iadd__(other)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError("a convkit.Tensor lives in GPU memory: call .numpy() for a host copy (NumPy functions do not "
                         "take device arrays)")

@@ -22,5 +22,5 @@ def test_bench_cuda_quick_json():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     cases = {row["case"].split(" n=")[0] for row in report["rows"]}
-    assert {"conv r50-stem7x7s2", "batch_norm", "train step VGG-CIFAR"} <= cases
+    assert {"conv r50-stem7x7s2", "batch_norm", "train step ResNet-18 32x32", "train step ResNet-50 64x64"} <= cases
     assert all(row["convkit ms"] > 0 and row["torch ms"] > 0 for row in report["rows"])

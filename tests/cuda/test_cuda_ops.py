@@ -292,6 +292,17 @@ def test_round_trips_and_dlpack_with_torch():
     np.testing.assert_array_equal(dev(torch.ones(3, device="cuda")).numpy(), np.ones(3, np.float32))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tensor_addition(dtype):
+    rng = np.random.default_rng(11)
+    a, b = rng_array(rng, (5, 7), dtype), rng_array(rng, (5, 7), dtype)
+    ga, gb = dev(a), dev(b)
+    np.testing.assert_array_equal((ga + gb).numpy(), a + b)
+    np.testing.assert_array_equal(ga.numpy(), a)  # + makes a new Tensor
+    ga += gb
+    np.testing.assert_array_equal(ga.numpy(), a + b)
+
+
 def test_device_errors():
     x = dev(np.ones((2, 5, 5, 3), np.float32))
     with pytest.raises(TypeError, match="dtype float32"):

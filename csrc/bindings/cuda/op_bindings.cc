@@ -242,6 +242,12 @@ void bind_elementwise(py::module_& m) {
       ops::dropout_backward<T>(outer, middle, inner, at<const std::uint8_t>(mask), rate, at<const T>(dy), at<T>(dx));
     });
   }, py::call_guard<py::gil_scoped_release>());
+  m.def("axpy", [](const std::string& dtype, int64_t n, double alpha, std::uintptr_t x, std::uintptr_t y) {
+    by_dtype(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      ops::axpy<T>(n, alpha, at<const T>(x), at<T>(y));
+    });
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("sgd_step", [](const std::string& dtype, int64_t n, std::uintptr_t param, std::uintptr_t grad,
                        std::uintptr_t velocity, bool first_step, double lr, double momentum, double dampening,
                        double weight_decay, bool nesterov) {

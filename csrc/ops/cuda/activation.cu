@@ -1,6 +1,6 @@
 // Elementwise ops on the GPU: the pointwise activations (ops/activation.h's formulas, in double rounded
-// once), dropout with the CPU's Philox stream (the same mask bits), and the fused SGD-momentum update
-// (ops/optim.h's arithmetic in T). Built with --fmad=false, so that no multiply-add is contracted and
+// once), dropout with the CPU's Philox stream (the same mask bits), y += alpha * x, and the fused
+// SGD-momentum update (ops/optim.h's arithmetic in T). Built with --fmad=false, so that no multiply-add is contracted and
 // products round as on the CPU.
 #include <cmath>
 
@@ -117,6 +117,11 @@ __global__ void apply_mask_kernel(int64_t outer, int64_t middle, int64_t inner, 
 }
 
 template <class T>
+__global__ void axpy_kernel(int64_t n, T alpha, const T* x, T* y) {
+  CONVKIT_GRID_STRIDE_LOOP(i, n) y[i] = alpha == T(1) ? y[i] + x[i] : y[i] + alpha * x[i];
+}
+
+template <class T>
 __global__ void sgd_kernel(int64_t n, T* p, const T* g, T* v, bool first_step, T lr, T momentum, T keep,
                            T weight_decay, bool decay, bool nesterov) {
   CONVKIT_GRID_STRIDE_LOOP(i, n) {
@@ -172,6 +177,13 @@ void dropout_backward(int64_t outer, int64_t middle, int64_t inner, const std::u
 }
 
 template <class T>
+void axpy(int64_t n, double alpha, const T* x, T* y) {
+  if (n == 0) return;
+  axpy_kernel<<<blocks_for(n), kThreads>>>(n, static_cast<T>(alpha), x, y);
+  check_launch("axpy");
+}
+
+template <class T>
 void sgd_step(int64_t n, T* param, const T* grad, T* velocity, bool first_step, double lr, double momentum,
               double dampening, double weight_decay, bool nesterov) {
   if (n == 0) return;
@@ -187,6 +199,7 @@ void sgd_step(int64_t n, T* param, const T* grad, T* velocity, bool first_step, 
   template void dropout_forward<T>(int64_t, int64_t, int64_t, std::uint64_t, std::uint64_t, double, const T*, \
                                    T*, std::uint8_t*);                                                       \
   template void dropout_backward<T>(int64_t, int64_t, int64_t, const std::uint8_t*, double, const T*, T*);   \
+  template void axpy<T>(int64_t, double, const T*, T*);                                                     \
   template void sgd_step<T>(int64_t, T*, const T*, T*, bool, double, double, double, double, bool);
 CONVKIT_INSTANTIATE_CUDA_ELEMENTWISE(float)
 CONVKIT_INSTANTIATE_CUDA_ELEMENTWISE(double)

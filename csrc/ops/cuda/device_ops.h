@@ -97,6 +97,10 @@ template <class T>
 void dropout_backward(int64_t outer, int64_t middle, int64_t inner, const std::uint8_t* mask, double rate,
                       const T* dy, T* dx);
 
+// ---- y += alpha * x, elementwise (activation.cu): Tensor addition, residual branches, gradient sums.
+template <class T>
+void axpy(int64_t n, double alpha, const T* x, T* y);
+
 // ---- SGD with momentum (activation.cu), one tensor, ops/optim.h's formulas. velocity null: momentum 0.
 template <class T>
 void sgd_step(int64_t n, T* param, const T* grad, T* velocity, bool first_step, double lr, double momentum,
