@@ -4,14 +4,25 @@ Portable by default: no -march=native. Sources under an `avx2/` folder are the o
 -mavx2 -mfma; the kernel that runs is picked at import from the CPU's features, so one binary serves any
 x86-64 CPU (and non-x86 CPUs, where the avx2/ sources are left out).
 
+The optional CUDA backend is a second extension, convkit._cuda (so that `import convkit` never needs the CUDA
+runtime): the .cu files and the csrc/**/cuda/ folders, compiled by nvcc, GEMM through cuBLAS.
+
 Environment:
   CONVKIT_NO_OPENMP=1   build without OpenMP (single-threaded kernels)
   CONVKIT_BUILD_JOBS=N  parallel compilation jobs (default: all cores)
+  CONVKIT_CUDA=1        build convkit._cuda, failing loudly if nvcc or cuBLAS is missing or nvcc fails
+  CONVKIT_CUDA=0        never build it; unset: build it when the toolchain is found (convkit/_cuda_toolchain.py),
+                        else, or when nvcc fails, warn and build CPU-only
 """
+import importlib.util
 import os
 import platform
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from Cython.Build import cythonize
@@ -31,8 +42,14 @@ def isa_of(source: str):
     return next((p for p in parts if p in ISA_FLAGS), None)
 
 
+def is_cuda_source(source: str) -> bool:
+    """Sources of convkit._cuda: .cu files and everything under a `cuda/` folder."""
+    return source.endswith(".cu") or "cuda" in Path(source).parts
+
+
 def extension_sources():
     sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "csrc").rglob("*.cc"))
+    sources = [s for s in sources if not is_cuda_source(s)]
     if not IS_X86_64:
         sources = [s for s in sources if isa_of(s) is None]
     return sources
@@ -63,14 +80,29 @@ class BuildExt(build_ext):
                 ext.extra_link_args.append("-fopenmp")
 
         compile_one = self.compiler._compile
+        self.compiler.src_extensions.append(".cu")
 
         def compile_with_isa_flags(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            if src.endswith(".cu"):
+                command = [CUDA_TOOLCHAIN.nvcc, "-c", src, "-o", obj, *pp_opts, *nvcc_flags()]
+                print(" ".join(command), flush=True)
+                subprocess.check_call(command)
+                return
             isa = isa_of(src)
             flags = list(extra_postargs) + (ISA_FLAGS[isa] if isa else [])
             compile_one(obj, src, ext, cc_args, flags, pp_opts)
 
         self.compiler._compile = compile_with_isa_flags
         super().build_extensions()
+
+    def build_extension(self, ext):
+        if ext.name != "convkit._cuda" or CUDA_MODE == "1":
+            return super().build_extension(ext)
+        try:  # auto-detected: a failing nvcc or link costs the CUDA backend, not the build
+            super().build_extension(ext)
+        except Exception as err:  # noqa: BLE001 (compiler errors come as several types)
+            warnings.warn(f"convkit: building the CUDA backend failed ({err}); building CPU-only. "
+                          "Set CONVKIT_CUDA=1 to make this an error, CONVKIT_CUDA=0 to skip it.")
 
 
 INCLUDE_LINE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
@@ -115,10 +147,75 @@ extension = Pybind11Extension(
     extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 
+
+def load_cuda_toolchain_module():
+    """convkit/_cuda_toolchain.py, loaded by path: convkit itself is not built yet."""
+    spec = importlib.util.spec_from_file_location("_cuda_toolchain", ROOT / "convkit" / "_cuda_toolchain.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOLCHAINS = load_cuda_toolchain_module()
+
+
+def resolve_cuda():
+    """(mode, toolchain or None) from CONVKIT_CUDA: '1' requires the toolchain, '0' skips, unset detects."""
+    mode = os.environ.get("CONVKIT_CUDA", "")
+    if mode not in ("", "0", "1"):
+        raise SystemExit(f"CONVKIT_CUDA must be 0, 1 or unset, got {mode!r}")
+    if mode == "0":
+        return mode, None
+    toolchain, why_not = TOOLCHAINS.find_cuda_toolchain()
+    if toolchain is None:
+        if mode == "1":
+            raise SystemExit(f"CONVKIT_CUDA=1, but {why_not}")
+        if shutil.which("nvcc") or os.environ.get("CUDA_HOME"):
+            warnings.warn(f"convkit: building CPU-only: {why_not}")
+    return mode, toolchain
+
+
+CUDA_MODE, CUDA_TOOLCHAIN = resolve_cuda()
+
+
+def nvcc_flags():
+    gencode = [f"-gencode=arch=compute_{a[3:]},code={a}" for a in TOOLCHAINS.GPU_ARCHS]
+    gencode.append(f"-gencode=arch={TOOLCHAINS.PTX_ARCH},code={TOOLCHAINS.PTX_ARCH}")
+    # --fmad=false: no contracted multiply-adds, so that elementwise kernels round as the CPU code does.
+    return ["-std=c++17", "-O3", "--expt-relaxed-constexpr", "--extended-lambda", "--fmad=false",
+            "-Xcompiler=-fPIC,-fvisibility=hidden", f"-I{CUDA_TOOLCHAIN.cublas_include_dir}", *gencode]
+
+
+def cuda_extension(toolchain):
+    """convkit._cuda: pybind11 bindings (g++) and kernels (nvcc), the CUDA runtime linked statically (import
+    needs only the driver, loaded when first used) and cuBLAS found beside convkit or where it was at build."""
+    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "csrc").rglob("*") if p.suffix in (".cc", ".cu"))
+    cublas_dir = Path(toolchain.cublas_library_dir)
+    rpaths = [str(cublas_dir)]
+    if cublas_dir.parent.parent.name == "nvidia":  # the nvidia-cublas wheel: also found beside an installed convkit
+        rpaths.insert(0, f"$ORIGIN/../nvidia/{cublas_dir.parent.name}/lib")
+    return Pybind11Extension(
+        "convkit._cuda",
+        sources=[s for s in sources if is_cuda_source(s)],
+        include_dirs=["csrc"],
+        depends=extension.depends,
+        cxx_std=17,
+        library_dirs=[toolchain.library_dir],
+        libraries=["cudart_static", "rt", "dl", "pthread"],
+        extra_objects=list(toolchain.cublas_libraries),
+        extra_compile_args=["-O2", "-Wall"],
+        extra_link_args=[f"-Wl,-rpath,{path}" for path in rpaths],
+    )
+
+
 # The data augmentation kernels (C, OpenMP through Cython's prange; BuildExt adds -fopenmp as for _C).
 augment_extension = cythonize(
     [Extension("convkit._augment", sources=["convkit/_augment.pyx"], extra_compile_args=["-O3"])],
     compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False},
 )
 
-setup(version=VERSION, ext_modules=[extension, *augment_extension], cmdclass={"build_ext": BuildExt})
+cuda_extensions = [cuda_extension(CUDA_TOOLCHAIN)] if CUDA_TOOLCHAIN is not None else []
+
+setup(version=VERSION, ext_modules=[extension, *augment_extension, *cuda_extensions],
+      cmdclass={"build_ext": BuildExt})

@@ -5,6 +5,7 @@ from . import (
     _C,
     anomaly,
     callbacks,
+    cuda,
     data,
     distributed,
     export,
@@ -23,6 +24,7 @@ from . import (
 )
 from ._version import __version__
 from .anomaly import AnomalyError, detect_anomaly, set_anomaly_detection
+from .cuda import Tensor, from_dlpack, to_device
 from .network import Input, Model, Sequential
 from .parameter import Parameter
 from .runtime import (
@@ -52,16 +54,19 @@ __all__ = [
     "Model",
     "Parameter",
     "Sequential",
+    "Tensor",
     "TrainingMixin",
     "__version__",
     "anomaly",
     "callbacks",
+    "cuda",
     "config",
     "data",
     "detect_anomaly",
     "distributed",
     "ensemble",
     "export",
+    "from_dlpack",
     "get_num_threads",
     "initializers",
     "interop",
@@ -83,5 +88,6 @@ __all__ = [
     "set_workspace_limit",
     "show_config",
     "testing",
+    "to_device",
     "use_kernel",
 ]

@@ -101,7 +101,17 @@ def config() -> dict:
         "cpu_features": _C.cpu_features(),
         "kernels": selected,
         "kernel_override": os.environ.get("CONVKIT_KERNEL", ""),
+        "cuda": cuda_config(),
     }
+
+
+def cuda_config() -> dict:
+    """The CUDA backend: built (convkit._cuda loads), the runtime it was built against, the GPUs visible, and
+    why it is not usable when it is not."""
+    from .cuda import _backend
+
+    return {"built": _backend.is_built(), "runtime": _backend.runtime_version(), "devices": _backend.device_count(),
+            "error": _backend.load_error()}
 
 
 def show_config(file: TextIO | None = None) -> None:
@@ -112,6 +122,9 @@ def show_config(file: TextIO | None = None) -> None:
     lines.append(f"  OpenMP:        {'on' if cfg['openmp'] else 'off'}")
     lines.append(f"  threads:       {cfg['threads']} of {cfg['hardware_threads']} hardware threads")
     lines.append(f"  CPU features:  {cfg['cpu_features']}")
+    cuda = cfg["cuda"]
+    lines.append(f"  CUDA:          built against CUDA {cuda['runtime']}, {cuda['devices']} device(s) visible"
+                 if cuda["built"] else "  CUDA:          not built")
     if cfg["kernel_override"]:
         lines.append(f"  CONVKIT_KERNEL={cfg['kernel_override']}")
     lines.append("  kernels:")

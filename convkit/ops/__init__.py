@@ -183,3 +183,12 @@ __all__ = [
     "stochastic_depth",
     "stochastic_depth_backward",
 ]
+
+# Every op runs on the GPU when given convkit.Tensor operands (convkit/cuda/dispatch.py).
+from ..cuda.dispatch import with_device_dispatch as _with_device_dispatch  # noqa: E402
+
+for _name in __all__:
+    if callable(globals()[_name]) and not isinstance(globals()[_name], type):
+        globals()[_name] = _with_device_dispatch(globals()[_name])
+        globals()[_name].__module__ = __name__  # pickled by reference as convkit.ops.<name>, the wrapped op
+del _name

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _C
 from .._validate import as_float_array, check_positive_int, check_real, common_float_dtype
+from ..cuda.tensor import Tensor
 
 # Activations run by name, Keras' names. prelu is not here: its slope is a learned parameter array.
 ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
@@ -107,11 +108,19 @@ def _check_approximate(approximate) -> str:
 
 
 def _pointwise(x, kind: str, alpha: float, out) -> np.ndarray:
+    if isinstance(x, Tensor):  # the public ops are the CUDA ones too: see convkit/cuda/_ops.py
+        from ..cuda import _ops
+
+        return _ops.pointwise(x, kind, alpha, out)
     x = as_float_array(x, "x")
     return _forward(x, out, lambda src, dst: _C.pointwise_forward(src, dst, kind, alpha))
 
 
 def _pointwise_backward(dy, saved, saved_name: str, kind: str, alpha: float) -> np.ndarray:
+    if isinstance(saved, Tensor):
+        from ..cuda import _ops
+
+        return _ops.pointwise_backward(dy, saved, saved_name, kind, alpha)
     dy, saved = _gradient_operands(dy, saved, saved_name)
     dx = np.empty_like(saved)
     _C.pointwise_backward(dy, saved, dx, kind, alpha)

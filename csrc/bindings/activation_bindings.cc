@@ -9,26 +9,13 @@
 
 #include "bindings/arrays.h"
 #include "bindings/module.h"
+#include "bindings/pointwise_names.h"
 #include "ops/activation.h"
 #include "ops/maxout.h"
 #include "ops/softmax.h"
 
 namespace convkit::bindings {
 namespace {
-
-Pointwise parse_pointwise(const std::string& name) {
-  static const std::pair<const char*, Pointwise> kNames[] = {
-      {"linear", Pointwise::linear},       {"relu", Pointwise::relu},
-      {"clipped_relu", Pointwise::clipped_relu},
-      {"leaky_relu", Pointwise::leaky_relu}, {"elu", Pointwise::elu},
-      {"sigmoid", Pointwise::sigmoid},     {"tanh", Pointwise::tanh},
-      {"gelu", Pointwise::gelu},           {"gelu_tanh", Pointwise::gelu_tanh},
-      {"hard_sigmoid", Pointwise::hard_sigmoid}, {"hard_swish", Pointwise::hard_swish}};
-  for (const auto& [known, op] : kNames) {
-    if (name == known) return op;
-  }
-  throw py::value_error("unknown pointwise activation '" + name + "'");
-}
 
 // `arr` as a C-contiguous array of T with exactly `shape_of`'s shape (any number of axes).
 template <class T>

@@ -6,13 +6,14 @@
 // compile to a branch per value (and a misprediction for every other one on random signs). The forms below
 // select between values only, or multiply unconditionally, so that loops over them vectorise.
 #pragma once
+#include "core/host_device.h"
 
 namespace convkit {
 
 enum class Activation { none, relu, leaky_relu };
 
 template <class T>
-T activate(T v, Activation activation, T negative_slope) {
+CONVKIT_HOST_DEVICE T activate(T v, Activation activation, T negative_slope) {
   switch (activation) {
     case Activation::none: return v;
     case Activation::relu: return v < T(0) ? T(0) : v;  // written so that NaN stays NaN
@@ -26,7 +27,7 @@ T activate(T v, Activation activation, T negative_slope) {
 // exactly when x > 0). At the kink x = 0 the slope is the negative side's (0 for relu), as in PyTorch. A NaN
 // y gives a NaN dx.
 template <class T>
-T activate_gradient(T dy, T y, Activation activation, T negative_slope) {
+CONVKIT_HOST_DEVICE T activate_gradient(T dy, T y, Activation activation, T negative_slope) {
   switch (activation) {
     case Activation::none: return dy;
     case Activation::relu: return y > T(0) ? dy : (y != y ? y : T(0));

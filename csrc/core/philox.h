@@ -11,6 +11,8 @@
 #include <array>
 #include <cstdint>
 
+#include "core/host_device.h"
+
 namespace convkit::philox {
 
 using Block = std::array<std::uint32_t, 4>;
@@ -27,7 +29,7 @@ constexpr int kRounds = 10;
 // Each round: (c0, c1, c2, c3) -> (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)), the
 // products 64 bits wide; the key advances by the Weyl increments between rounds.
 template <int kLanes>
-inline void philox4x32_10_lanes(std::uint32_t (&c)[4][kLanes], const Key& key) {
+CONVKIT_HOST_DEVICE inline void philox4x32_10_lanes(std::uint32_t (&c)[4][kLanes], const Key& key) {
   std::uint32_t k0 = key[0], k1 = key[1];
   for (int r = 0; r < kRounds; ++r) {
     if (r > 0) k0 += kWeyl0, k1 += kWeyl1;
