@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the atheris harness for the op arguments (tests/fuzz/fuzz_ops.py) for SECONDS (default 600).
+# Runs an atheris harness, by default the one for the op arguments (tests/fuzz/fuzz_ops.py), for SECONDS
+# (default 600).
 #
 #   tools/fuzz.sh [SECONDS]          # coverage-guided, against the in-place build      (make fuzz)
 #   tools/fuzz.sh [SECONDS] asan     # against the ASan/UBSan build of tools/asan.sh    (make fuzz-asan)
-#   FUZZ_HARNESS=checkpoint tools/fuzz.sh [SECONDS]   # the checkpoint loader, tests/fuzz/fuzz_checkpoint.py
-#                                                     # (corpus fuzz-corpus-checkpoint/)   (make fuzz-checkpoint)
+#   FUZZ_HARNESS=checkpoint tools/fuzz.sh [SECONDS] [asan]  # the checkpoint loader, tests/fuzz/fuzz_checkpoint.py
+#       (corpus fuzz-corpus-checkpoint/; make fuzz-checkpoint, make fuzz-checkpoint-asan)
 #
 # Under ASan the coverage feedback is lost: the preloaded gcc libasan shadows the coverage hooks of
 # atheris's libFuzzer (atheris's own asan_with_fuzzer.so is clang's runtime, incompatible with a gcc build).
