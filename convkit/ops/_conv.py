@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_real, common_float_dtype, empty_output
+from .._validate import as_float_array, check_real, common_float_dtype, empty_output, shown
 from ..conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
 from ..workspace import check_workspace
 from ._checks import check_activation, check_bias
@@ -52,10 +52,10 @@ def _check_backward_workspace(spec: ConvSpec, dtype: np.dtype, need: frozenset) 
     if spec.groups == spec.in_channels or not need & {"x", "w"}:
         return
     row_bytes = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups) * dtype.itemsize
+    check_workspace(row_bytes, "conv_backward's column tile (one output pixel)")
     if "w" in need:
         w_bytes = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups) * spec.out_channels * dtype.itemsize
         check_workspace(row_bytes + w_bytes, "conv_backward's weight gradient (a copy of w and a one-pixel column tile)")
-    check_workspace(row_bytes, "conv_backward's column tile (one output pixel)")
 
 
 def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
@@ -63,9 +63,9 @@ def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
     try:
         names = frozenset(names)
     except TypeError:
-        raise TypeError(f"need must be a collection of names among {GRADIENTS}, got {need!r}") from None
+        raise TypeError(f"need must be a collection of names among {GRADIENTS}, got {shown(need)}") from None
     if not names <= set(GRADIENTS):
-        raise ValueError(f"need must name gradients among {GRADIENTS}, got {need!r}")
+        raise ValueError(f"need must name gradients among {GRADIENTS}, got {shown(need)}")
     return names
 
 

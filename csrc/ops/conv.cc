@@ -58,12 +58,14 @@ struct ConvSizes {
   int64_t tile_elements() const { return round_up(checked_mul(tile_rows, row_len, "conv column tile"), 16); }
   template <class T>
   int64_t tile_bytes() const { return checked_mul(tile_elements(), int64_t(sizeof(T)), "conv column tile"); }
-  // Shrinks the tiles so that `count` of them fit in `budget` bytes, down to one row (whose fit the caller
-  // has checked). The rounding of tile_elements adds at most 16 elements.
-  template <class T>
-  void fit_tiles(int64_t budget, int count) {
-    const int64_t rows_in_budget = (budget / count / int64_t(sizeof(T)) - 16) / row_len;
-    tile_rows = std::max<int64_t>(1, std::min(tile_rows, rows_in_budget));
+  // Halves the tiles until `count` of them and the GEMM panels they need, panels(tile_rows) bytes, fit in
+  // `budget` bytes, down to one row (whose fit the caller then checks).
+  template <class T, class Panels>
+  void fit_tiles(int64_t budget, int count, Panels&& panels) {
+    auto needed = [&] {
+      return checked_add(checked_mul(tile_bytes<T>(), count, "conv column tiles"), panels(tile_rows), "conv workspace");
+    };
+    while (tile_rows > 1 && needed() > budget) tile_rows = (tile_rows + 1) / 2;
   }
 };
 
@@ -268,8 +270,8 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
           available;
   const int image_threads = image_parallel ? threads : 1;
   const int gemm_threads = image_parallel ? 1 : threads;
-  s.fit_tiles<T>(available - gemm_panels_bytes(s.tile_rows, image_threads, gemm_threads), image_threads);
-  const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows, image_threads, gemm_threads);  // of the fitted tiles
+  s.fit_tiles<T>(available, image_threads, [&](int64_t rows) { return gemm_panels_bytes(rows, image_threads, gemm_threads); });
+  const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows, image_threads, gemm_threads);
   const int64_t tiles_bytes = column_tiles_bytes<T>(s, image_threads);
   require_workspace(checked_add(tiles_bytes, gemm_bytes, "conv workspace"), "conv backward data (column tiles and GEMM panels)");
   const WorkspaceCharge tiles_charge(tiles_bytes, "conv column tiles");
@@ -324,8 +326,9 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
     }
   } else {  // column tiles, the threads splitting each tile's im2col rows, then its GEMM
     // The tile shrinks to what dw's transpose and the GEMM's panels leave of the workspace.
-    s.fit_tiles<T>(workspace_available() - gemm_workspace_bound<T>(s.fg, s.row_len, s.tile_rows, kernel, threads), 1);
-    const int64_t gemm_bytes = gemm_workspace_bound<T>(s.fg, s.row_len, s.tile_rows, kernel, threads);  // fitted
+    auto gemm_panels_bytes = [&](int64_t rows) { return gemm_workspace_bound<T>(s.fg, s.row_len, rows, kernel, threads); };
+    s.fit_tiles<T>(workspace_available(), 1, gemm_panels_bytes);
+    const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows);
     const int64_t tile_bytes = column_tiles_bytes<T>(s, 1);
     require_workspace(checked_add(tile_bytes, gemm_bytes, "conv workspace"), "conv weight gradient (column tile and GEMM panels)");
     const WorkspaceCharge tile_charge(tile_bytes, "conv column tiles");
