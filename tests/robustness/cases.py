@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import convkit
-from convkit import ops
+from convkit import layers, ops
 from convkit.preprocessing import ChannelStandardization
 
 
@@ -641,6 +641,69 @@ def standardization_rank_one():
 @raises(ValueError, "x", "(4, 3, 3, 5)")
 def standardization_transform_channel_mismatch():
     ChannelStandardization().fit(np.ones((4, 3, 3, 2))).transform(np.ones((4, 3, 3, 5)))
+
+
+# ---- layers ----
+@raises(ValueError, "units", "0")
+def dense_units_zero():
+    layers.Dense(0)
+
+
+@raises(TypeError, "units", "2.5")
+def dense_units_float():
+    layers.Dense(2.5)
+
+
+@raises(ValueError, "filters", "-3")
+def conv2d_filters_negative():
+    layers.Conv2D(-3, 3)
+
+
+@raises(ValueError, "strides", "0")
+def conv2d_strides_zero():
+    layers.Conv2D(4, 3, strides=0)(X)
+
+
+@raises(ValueError, "groups", "3")
+def conv2d_groups_not_dividing():
+    layers.Conv2D(6, 3, groups=3)(X)
+
+
+@raises(ValueError, "input_shape", "(8, 4)")
+def conv2d_input_rank_too_low():
+    layers.Conv2D(4, 3)(f32(2, 8, 4))
+
+
+@raises(ValueError, "pool_size", "0")
+def max_pooling_layer_size_zero():
+    layers.MaxPooling2D(0)(X)
+
+
+@raises(ValueError, "rate", "1.5")
+def dropout_rate_over_one():
+    layers.Dropout(1.5)
+
+
+@raises(TypeError, "dtype", "int64")
+def dense_int_input():
+    layers.Dense(2)(np.ones((2, 3), np.int64))
+
+
+@raises(ValueError, "(2, 5)")
+def sequential_input_features_mismatch():
+    convkit.Sequential([layers.Dense(2, input_shape=(4,))]).predict(f32(2, 5))
+
+
+@works
+def layers_empty_batch_forward_and_backward():
+    # Flatten reshaped with -1, which NumPy cannot infer for 0 elements (ValueError; found by this audit)
+    model = convkit.Sequential([
+        layers.Conv2D(4, 3, padding="same", input_shape=(8, 8, 4)), layers.DepthwiseConv2D(3),
+        layers.MaxPooling2D(2), layers.LayerNormalization(), layers.Dropout(0.5), layers.Flatten(), layers.Dense(5)])
+    y = model.forward(f32(0, 8, 8, 4), training=True)
+    dx = model.backward(np.ones_like(y))
+    assert y.shape == (0, 5) and dx.shape == (0, 8, 8, 4)
+    assert all(np.array_equal(p.grad, np.zeros(p.shape)) for p in model.parameters())
 
 
 # ---- regressions found by the fuzzer (tests/fuzz) ----
