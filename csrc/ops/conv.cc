@@ -247,7 +247,8 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   if (std::optional<ConvGeometry> flipped = backward_data_as_conv(g)) {
     const int64_t flipped_bytes = checked_mul(checked_mul(s.row_len, g.out_channels, "conv kernel"),
                                               int64_t(sizeof(T)), "conv flipped kernel");
-    const int64_t forward_gemm_bytes = gemm_workspace_bound<T>(s.pixels, s.cg, s.row_len / s.cg * s.fg, kernel, threads);
+    const int64_t forward_gemm_bytes =
+        gemm_workspace_bound<T>(s.pixels, s.cg, s.row_len / s.cg * s.fg, kernel, threads);
     if (flipped_bytes <= workspace_available() - forward_gemm_bytes) {
       const WorkspaceCharge flipped_charge(flipped_bytes, "conv flipped kernel");
       const std::vector<T> w_flipped = flip_kernel(g, w);
@@ -262,7 +263,8 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   // leaves beside the GEMM's panels.
   const int64_t available = workspace_available();
   auto gemm_panels_bytes = [&](int64_t tile_rows, int team, int gemm_threads) {  // team GEMMs at once
-    return checked_mul(gemm_workspace_bound<T>(tile_rows, s.row_len, s.fg, kernel, gemm_threads), team, "conv workspace");
+    return checked_mul(gemm_workspace_bound<T>(tile_rows, s.row_len, s.fg, kernel, gemm_threads), team,
+                       "conv workspace");
   };
   const bool image_parallel =
       threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) &&
@@ -270,10 +272,12 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
           available;
   const int image_threads = image_parallel ? threads : 1;
   const int gemm_threads = image_parallel ? 1 : threads;
-  s.fit_tiles<T>(available, image_threads, [&](int64_t rows) { return gemm_panels_bytes(rows, image_threads, gemm_threads); });
+  s.fit_tiles<T>(available, image_threads,
+                 [&](int64_t rows) { return gemm_panels_bytes(rows, image_threads, gemm_threads); });
   const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows, image_threads, gemm_threads);
   const int64_t tiles_bytes = column_tiles_bytes<T>(s, image_threads);
-  require_workspace(checked_add(tiles_bytes, gemm_bytes, "conv workspace"), "conv backward data (column tiles and GEMM panels)");
+  require_workspace(checked_add(tiles_bytes, gemm_bytes, "conv workspace"),
+                    "conv backward data (column tiles and GEMM panels)");
   const WorkspaceCharge tiles_charge(tiles_bytes, "conv column tiles");
   T* space = column_tiles<T>(tiles_charge);
   const int64_t image_elements = g.in[0] * g.in[1] * g.in[2] * g.in_channels;
@@ -326,11 +330,14 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
     }
   } else {  // column tiles, the threads splitting each tile's im2col rows, then its GEMM
     // The tile shrinks to what dw's transpose and the GEMM's panels leave of the workspace.
-    auto gemm_panels_bytes = [&](int64_t rows) { return gemm_workspace_bound<T>(s.fg, s.row_len, rows, kernel, threads); };
+    auto gemm_panels_bytes = [&](int64_t rows) {
+      return gemm_workspace_bound<T>(s.fg, s.row_len, rows, kernel, threads);
+    };
     s.fit_tiles<T>(workspace_available(), 1, gemm_panels_bytes);
     const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows);
     const int64_t tile_bytes = column_tiles_bytes<T>(s, 1);
-    require_workspace(checked_add(tile_bytes, gemm_bytes, "conv workspace"), "conv weight gradient (column tile and GEMM panels)");
+    require_workspace(checked_add(tile_bytes, gemm_bytes, "conv workspace"),
+                      "conv weight gradient (column tile and GEMM panels)");
     const WorkspaceCharge tile_charge(tile_bytes, "conv column tiles");
     T* cols = column_tiles<T>(tile_charge);
     for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {

@@ -166,8 +166,9 @@ struct PackingSlots {
 
   template <class T>
   static PackingSlots of(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel) {
-    return {round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr), std::min(kernel.kc, k), "gemm A panel"), 16),
-            round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr), std::min(kernel.kc, k), "gemm B panel"), 16)};
+    const int64_t depth = std::min(kernel.kc, k);
+    return {round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr), depth, "gemm A panel"), 16),
+            round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr), depth, "gemm B panel"), 16)};
   }
   int64_t per_thread() const { return a_elems + b_elems; }
   template <class T>

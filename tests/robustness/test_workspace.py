@@ -41,9 +41,9 @@ def test_low_limit_tiles_finer_with_the_same_results(padding_mode, stride, threa
     options = dict(padding=1, padding_mode=padding_mode, stride=stride)
     dy = rng.standard_normal(ops.conv(x, w, **options).shape)
     expected = ops.conv(x, w, **options), *ops.conv_backward(dy, x, w, **options)
-    # A column row is 3 * 3 * 6 doubles: under 160 KiB (the GEMM's packing panels need about 110 KiB) a tile
-    # holds 378 rows instead of the usual 2427, so backward data and weights walk the 512 to 2048 output
-    # pixels in several tiles.
+    # A column row is 3 * 3 * 6 doubles: 160 KiB, shared by the column tiles, the GEMM's packing panels and
+    # dw's copy of w, leaves tiles of far fewer rows than the usual 2427, so backward data and weights walk
+    # the 512 to 2048 output pixels in several tiles.
     convkit.set_workspace_limit(160 * 1024)
     got = ops.conv(x, w, **options), *ops.conv_backward(dy, x, w, **options)
     # y, dx and db do not depend on the tiling; dw sums the tiles in order, so only its rounding may.
