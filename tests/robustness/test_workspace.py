@@ -130,3 +130,23 @@ def test_at_the_smallest_working_limit_the_call_tiles_down_with_the_same_results
     convkit.set_workspace_limit(least - 1)
     with pytest.raises(MemoryError, match=rf"over the limit of {least - 1} bytes"):
         run()
+
+
+def test_depthwise_weight_gradient_counts_its_totals_and_partials_together():
+    """Depthwise dw keeps per-row-block totals and per-thread partial sums at once: just under the least
+    limit that works, the second buffer is refused on top of the first."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 32, 32, 8)), rng.standard_normal((3, 3, 1, 8))
+    dy = rng.standard_normal((2, 30, 30, 8))
+    expected = ops.conv_backward(dy, x, w, groups=8, need="w")[1]
+
+    def run():
+        return ops.conv_backward(dy, x, w, groups=8, need="w")[1]
+
+    least = smallest_working_limit(run, 0, 8 * 2**20)
+    convkit.set_workspace_limit(least)
+    np.testing.assert_array_equal(run(), expected)  # its sums do not depend on the limit
+    convkit.set_workspace_limit(least - 1)
+    with pytest.raises(MemoryError, match=r"depthwise weight-gradient partials needs \d+ bytes of workspace on top "
+                                          r"of the \d+ bytes this call already holds"):
+        run()
