@@ -5,7 +5,6 @@
 #include <memory>
 #include <new>
 
-#include "core/checked_math.h"
 #include "core/workspace.h"
 
 namespace convkit {
