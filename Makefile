@@ -1,5 +1,5 @@
 # Developer checks beyond the test suite (see README, "Reliability").
-.PHONY: asan fuzz fuzz-asan fuzz-checkpoint
+.PHONY: asan fuzz fuzz-asan fuzz-checkpoint fuzz-checkpoint-asan
 
 # Kernel tests + the bad-input battery against an AddressSanitizer/UBSan build in build-asan/.
 asan:
@@ -14,6 +14,10 @@ fuzz:
 fuzz-asan:
 	tools/fuzz.sh $(FUZZ_SECONDS) asan
 
-# The atheris harness for the checkpoint loader (pure Python: no ASan variant).
+# The atheris harness for the checkpoint loader: coverage-guided, or under ASan/UBSan (a loaded model is
+# built and run by the compiled core).
 fuzz-checkpoint:
 	FUZZ_HARNESS=checkpoint tools/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-checkpoint-asan:
+	FUZZ_HARNESS=checkpoint tools/fuzz.sh $(FUZZ_SECONDS) asan

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import tokenize
@@ -125,9 +126,13 @@ def read_members(path: str) -> dict[str, Member]:
     """{member name: array or dict} of the checkpoint at path. OSError (missing file, no permission) as is;
     CheckpointError, naming the path and what is wrong, for anything malformed."""
     with open(path, "rb") as file:
-        data = file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path}: larger than the cap of {MAX_FILE_BYTES} bytes for a checkpoint")
+        # Sized by the file, not by the cap: read(MAX_FILE_BYTES + 1) would reserve 8 GiB for every load.
+        size = os.fstat(file.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise CheckpointError(f"{path}: {size} bytes, over the cap of {MAX_FILE_BYTES} bytes for a checkpoint")
+        data = file.read(size)
+        if file.read(1):
+            raise CheckpointError(f"{path}: grew while being read, or is not a regular file")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             _check_layout(data, archive, path)

@@ -5,11 +5,25 @@ import functools
 import math
 import numbers
 import os
+import reprlib
 from typing import Callable, Union
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# repr for error messages, cut short: a value nested thousands deep (((1, 2), 2), 2)... has no repr at all
+# (RecursionError), and a huge one would flood the message.
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 4
+_SHORT_REPR.maxtuple = _SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 10
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 120
+
+
+def shown(value) -> str:
+    """repr(value) for an error message: the same for ordinary values, abbreviated with '...' past 4 levels
+    of nesting, 10 items or 120 characters."""
+    return _SHORT_REPR.repr(value)
 
 
 def as_float_array(value, name: str) -> np.ndarray:
@@ -38,17 +52,17 @@ def common_float_dtype(*arrays: np.ndarray) -> np.dtype:
 
 def check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise TypeError(f"{name} must be True or False, got {shown(value)}")
     return bool(value)
 
 
 def check_real(value, name: str) -> float:
     """A finite real number (bool is refused: it is almost always a misplaced flag)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {shown(value)}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {shown(value)}")
     return value
 
 
@@ -56,15 +70,15 @@ def check_nonnegative(value, name: str) -> float:
     """A real number >= 0 (learning rates, decays, momenta)."""
     value = check_real(value, name)
     if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise ValueError(f"{name} must be >= 0, got {shown(value)}")
     return value
 
 
 def check_positive_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
+        raise TypeError(f"{name} must be an int, got {shown(value)}")
     if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
+        raise ValueError(f"{name} must be >= 1, got {shown(value)}")
     return int(value)
 
 

@@ -30,6 +30,8 @@ from typing import Union
 
 import numpy as np
 
+from ._validate import shown
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 INT64_MAX = 2**63 - 1
 
@@ -102,7 +104,7 @@ def conv_spec(
     stride = _per_axis("stride", stride, rank, minimum=1)
     dilation = _per_axis("dilation", dilation, rank, minimum=1)
     if not (isinstance(padding_mode, str) and padding_mode in PADDING_MODES):
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {shown(padding_mode)}")
     before, after = window_padding(padding, in_spatial, kernel_size, stride, dilation)
 
     out_spatial = []
@@ -110,16 +112,16 @@ def conv_spec(
         max_pad = {"reflect": n - 1, "circular": n}.get(padding_mode, INT64_MAX)
         if max(b, a) > max_pad:
             raise ValueError(
-                f"padding_mode={padding_mode!r} allows padding of at most {max_pad} on spatial axis "
-                f"{axis} of size {n}, got ({b}, {a}) from padding={padding!r}"
+                f"padding_mode={shown(padding_mode)} allows padding of at most {max_pad} on spatial axis "
+                f"{axis} of size {n}, got ({b}, {a}) from padding={shown(padding)}"
             )
         padded, span = n + b + a, d * (k - 1) + 1
         if padded > INT64_MAX:
-            raise ValueError(f"padding={padding!r} makes spatial axis {axis} of size {n} larger than 2**63 - 1")
+            raise ValueError(f"padding={shown(padding)} makes spatial axis {axis} of size {n} larger than 2**63 - 1")
         if span > padded:
             raise ValueError(
                 f"kernel of size {k} with dilation {d} spans {span} samples, more than the {padded} "
-                f"of the padded input on spatial axis {axis} (x shape {x_shape}, padding={padding!r})"
+                f"of the padded input on spatial axis {axis} (x shape {x_shape}, padding={shown(padding)})"
             )
         out_spatial.append((padded - span) // s + 1)
     return ConvSpec(
@@ -171,7 +173,7 @@ def conv_transpose_spec(
             )
     if isinstance(padding, str) and padding == "same":
         if any(output_padding):
-            raise ValueError(f"output_padding must be 0 with padding='same', got {output_padding!r}")
+            raise ValueError(f"output_padding must be 0 with padding='same', got {shown(output_padding)}")
         before, after = _same_padding(tuple(n * s for n, s in zip(in_spatial, stride)), kernel_size, stride, dilation)
         output_padding = tuple(max(s - d * (k - 1) - 1, 0) for k, s, d in zip(kernel_size, stride, dilation))
     else:
@@ -189,7 +191,7 @@ def conv_transpose_spec(
             )
         if full - b - a < 1:
             raise ValueError(
-                f"padding={padding!r} crops {b + a} samples from the {full} of the transposed "
+                f"padding={shown(padding)} crops {b + a} samples from the {full} of the transposed "
                 f"convolution on spatial axis {axis}, leaving none"
             )
         out_spatial.append(full - b - a)
@@ -232,7 +234,7 @@ def _groups(groups: object, **channels: int) -> int:
     value = _as_int(groups, 1)
     if value is None or any(count % value for count in channels.values()):
         counts = " and ".join(f"{name} = {count}" for name, count in channels.items())
-        raise ValueError(f"groups must be a positive int dividing {counts}, got {groups!r}")
+        raise ValueError(f"groups must be a positive int dividing {counts}, got {shown(groups)}")
     return value
 
 
@@ -242,7 +244,7 @@ def _per_axis(name: str, value: object, rank: int, minimum: int) -> tuple[int, .
     ints = [_as_int(item, minimum) for item in items]
     if len(ints) != rank or None in ints:
         kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} int or a tuple of {rank} {kind} ints, got {value!r}")
+        raise ValueError(f"{name} must be a {kind} int or a tuple of {rank} {kind} ints, got {shown(value)}")
     return tuple(ints)
 
 
@@ -267,7 +269,7 @@ def _explicit_padding(padding: object, rank: int) -> tuple[tuple[int, ...], tupl
     if len(ints) != rank or any(len(pair) != 2 or None in pair for pair in ints):
         raise ValueError(
             f"padding must be 'valid', 'same', a non-negative int, or a tuple of {rank} entries each a "
-            f"non-negative int or a (before, after) pair of them, got {padding!r}"
+            f"non-negative int or a (before, after) pair of them, got {shown(padding)}"
         )
     return tuple(pair[0] for pair in ints), tuple(pair[1] for pair in ints)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import shown
 from .conv_spec import INT64_MAX, IntOrTuple, Padding, _per_axis, window_padding
 
 
@@ -99,18 +100,18 @@ def pool_spec(
     stride = pool_size if stride is None else _per_axis("stride", stride, rank, minimum=1)
     dilation = _per_axis("dilation", dilation, rank, minimum=1)
     if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
+        raise TypeError(f"ceil_mode must be True or False, got {shown(ceil_mode)}")
     before, after = window_padding(padding, in_spatial, pool_size, stride, dilation)
 
     out_spatial = []
     for axis, (n, k, s, d, b, a) in enumerate(zip(in_spatial, pool_size, stride, dilation, before, after)):
         padded, span = n + b + a, d * (k - 1) + 1
         if padded > INT64_MAX:
-            raise ValueError(f"padding={padding!r} makes spatial axis {axis} of size {n} larger than 2**63 - 1")
+            raise ValueError(f"padding={shown(padding)} makes spatial axis {axis} of size {n} larger than 2**63 - 1")
         if span > padded:
             raise ValueError(
                 f"pool_size {k} with dilation {d} spans {span} samples, more than the {padded} of the padded "
-                f"input on spatial axis {axis} (x shape {x_shape}, padding={padding!r})"
+                f"input on spatial axis {axis} (x shape {x_shape}, padding={shown(padding)})"
             )
         out = -(-(padded - span) // s) + 1 if ceil_mode else (padded - span) // s + 1
         if ceil_mode and (out - 1) * s >= n + b:
@@ -121,7 +122,7 @@ def pool_spec(
     for axis in range(rank):
         if min(sliding_windows(spec, axis).begin) < 0:
             raise ValueError(
-                f"padding={padding!r} leaves a window of spatial axis {axis} (size {in_spatial[axis]}, pool_size "
+                f"padding={shown(padding)} leaves a window of spatial axis {axis} (size {in_spatial[axis]}, pool_size "
                 f"{pool_size[axis]}, dilation {dilation[axis]}) reading padding only"
             )
     return spec

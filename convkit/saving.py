@@ -112,8 +112,20 @@ class _Checkpoint:
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{self.path}: optimizer state does not fit the optimizer: {error}") from None
 
+    def _check_declared_weight(self, name: str, shape: tuple) -> None:
+        """Every weight the architecture declares must be stored in the file with that shape: checked as the
+        model is built, before the weight is allocated (the file's arrays bound what a forged file costs)."""
+        stored = self.members.get(f"weights/{name}.npy")
+        if not isinstance(stored, np.ndarray):
+            raise CheckpointError(f"{self.path}: the architecture declares parameter {name!r} of shape {shape}, "
+                                  "which the file does not store")
+        if stored.shape != shape:
+            raise CheckpointError(f"{self.path}: the architecture declares parameter {name!r} of shape {shape}, "
+                                  f"the file stores shape {stored.shape}")
+
     def build_network(self):
         """The network described by architecture.json: every class name checked against the registry first."""
+        from .layers.base import checking_declared_weights
         from .network import NETWORKS, network_from_config
         from .registry import registered_layers
 
@@ -136,7 +148,10 @@ class _Checkpoint:
             raise CheckpointError(f"{self.path}: unknown layer classes {', '.join(unknown)} (register them with "
                                   f"convkit.registry.register_layer before loading); known: {', '.join(sorted(known))}")
         try:
-            return network_from_config(network)
+            with checking_declared_weights(self._check_declared_weight):
+                return network_from_config(network)
+        except CheckpointError:
+            raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError,
                 MemoryError) as error:
             raise CheckpointError(f"{self.path}: malformed architecture: {type(error).__name__}: {error}") from None

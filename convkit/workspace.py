@@ -1,9 +1,11 @@
-"""The cap on scratch memory one call of the compiled core may allocate (process-wide, all threads).
+"""The cap on scratch memory one call of the compiled core may hold at once (a process-wide setting).
 
 Scratch means buffers sized by the problem that the caller never sees: im2col column tiles, GEMM packing
-panels, per-block partial sums. Outputs are not counted. Drivers tile their work to fit the limit; a
-problem whose smallest tile is over it raises MemoryError stating the bytes needed and the limit, before
-anything is allocated.
+panels, the transposed copies of w that conv backward makes, per-block partial sums. What one op call holds
+at the same time is summed, over all its buffers and all the threads working for it; outputs are not
+counted. Drivers tile their work to fit what the call's other buffers leave; a problem whose smallest
+tiling is over the limit raises MemoryError stating the bytes needed and the limit, before anything is
+allocated.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ INT64_MAX = 2**63 - 1
 
 
 def set_workspace_limit(bytes: int) -> None:  # noqa: A002 - the unit is the clearest name
-    """Allow at most `bytes` (an int >= 0) of scratch memory per call of a convkit kernel."""
+    """Allow at most `bytes` (an int >= 0) of scratch memory held at once by one call of a convkit kernel."""
     if isinstance(bytes, bool) or not isinstance(bytes, numbers.Integral):
         raise TypeError(f"bytes must be an int, got {bytes!r}")
     if not 0 <= bytes <= INT64_MAX:

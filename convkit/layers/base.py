@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import functools
 import re
 import threading
-from typing import Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -56,6 +57,22 @@ class _CallDepths(threading.local):
 
 
 _depths = _CallDepths()
+
+# Called with the full name and shape of every weight a layer declares, before it is allocated, while
+# convkit.saving builds a model from a checkpoint: a forged architecture (Dense(10**9)) then fails on the
+# shapes the file stores instead of first allocating the declared ones.
+_declared_weight_check: contextvars.ContextVar[Optional[Callable[[str, tuple], None]]] = contextvars.ContextVar(
+    "declared_weight_check", default=None)
+
+
+@contextlib.contextmanager
+def checking_declared_weights(check: Callable[[str, tuple], None]) -> Iterator[None]:
+    """Within the block, layers call check(name, shape) (it may raise) before allocating each weight."""
+    token = _declared_weight_check.set(check)
+    try:
+        yield
+    finally:
+        _declared_weight_check.reset(token)
 
 
 def _default_name(cls: type) -> str:
@@ -180,7 +197,7 @@ class Layer:
 
     def add_weight(self, name: str, shape: Shape, initializer="glorot_uniform", *, decay: bool = True) -> Parameter:
         """A learnable Parameter named '<layer name>/<name>', initialised now in the layer's dtype."""
-        value = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
+        value = self._initial_value(name, shape, initializer)
         param = Parameter(f"{self.name}/{name}", value, trainable=self._trainable, decay=decay)
         self._weights.append(param)
         return param
@@ -188,10 +205,17 @@ class Layer:
     def add_state(self, name: str, shape: Shape, initializer="zeros") -> Parameter:
         """Non-trainable state updated by forward (BatchNorm's running statistics): saved with the weights,
         never trained, counted as non-trainable parameters."""
-        value = initializers.get(initializer)(tuple(shape), np.dtype(self.dtype))
+        value = self._initial_value(name, shape, initializer)
         param = Parameter(f"{self.name}/{name}", value, trainable=False, decay=False)
         self._state.append(param)
         return param
+
+    def _initial_value(self, name: str, shape: Shape, initializer) -> np.ndarray:
+        shape = tuple(shape)
+        check = _declared_weight_check.get()
+        if check is not None:
+            check(f"{self.name}/{name}", shape)
+        return initializers.get(initializer)(shape, np.dtype(self.dtype))
 
     # ---- computing ---------------------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ class Flatten(Layer):
     def forward(self, x, training=False):
         if training:
             self.save_for_backward(x.shape)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: NumPy cannot infer it for an empty batch
 
     def backward(self, dy):
         (x_shape,) = self.saved()

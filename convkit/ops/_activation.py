@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_positive_int, check_real, common_float_dtype
+from .._validate import as_float_array, check_positive_int, check_real, common_float_dtype, shown
 from ..cuda.tensor import Tensor
 
 # Activations run by name, Keras' names. prelu is not here: its slope is a learned parameter array.
@@ -86,13 +86,13 @@ def _check_alpha(alpha, name: str = "alpha") -> float:
     backward works from y)."""
     alpha = check_real(alpha, name)
     if alpha < 0:
-        raise ValueError(f"{name} must be >= 0, got {alpha!r}")
+        raise ValueError(f"{name} must be >= 0, got {shown(alpha)}")
     return alpha
 
 
 def _check_axis(axis, ndim: int) -> int:
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {axis!r}")
+        raise TypeError(f"axis must be an int, got {shown(axis)}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for an array of {ndim} axes")
     return int(axis) % ndim
@@ -100,7 +100,7 @@ def _check_axis(axis, ndim: int) -> int:
 
 def _check_approximate(approximate) -> str:
     if approximate not in GELU_APPROXIMATIONS:
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {shown(approximate)}")
     return approximate
 
 
@@ -140,7 +140,7 @@ def relu_backward(dy, y) -> np.ndarray:
 def _check_max_value(max_value) -> float:
     max_value = check_real(max_value, "max_value")
     if not max_value > 0:
-        raise ValueError(f"max_value must be > 0, got {max_value!r}")
+        raise ValueError(f"max_value must be > 0, got {shown(max_value)}")
     return max_value
 
 
@@ -407,11 +407,11 @@ _PARAMETERS = {"leaky_relu": ("alpha",), "elu": ("alpha",), "gelu": ("approximat
 
 def _lookup(name, params: dict) -> tuple:
     if name not in _BY_NAME:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+        raise ValueError(f"unknown activation {shown(name)}; known: {', '.join(ACTIVATIONS)}")
     unknown = sorted(set(params) - set(_PARAMETERS.get(name, ())))
     if unknown:
         allowed = ", ".join(_PARAMETERS.get(name, ())) or "none"
-        raise TypeError(f"activation {name!r} takes no parameter {unknown[0]!r} (its parameters: {allowed})")
+        raise TypeError(f"activation {shown(name)} takes no parameter {shown(unknown[0])} (its parameters: {allowed})")
     return _BY_NAME[name]
 
 

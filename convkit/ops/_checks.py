@@ -5,7 +5,7 @@ from typing import Optional
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, shown
 
 ACTIVATIONS = ("none", "relu", "leaky_relu")
 
@@ -13,7 +13,7 @@ ACTIVATIONS = ("none", "relu", "leaky_relu")
 def check_activation(activation: Optional[str]) -> str:
     activation = "none" if activation is None else activation
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {activation!r}")
+        raise ValueError(f"activation must be None, 'relu' or 'leaky_relu', got {shown(activation)}")
     return activation
 
 

@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, shown
 from ..conv_spec import IntOrTuple, Padding
 from ._conv import GRADIENTS, _check_need, conv, conv_backward
 
@@ -110,7 +110,7 @@ def _axis_options(axis: int, stride, padding, dilation, padding_mode) -> dict:
     def on_axis(value, neutral):
         values = (value, value) if np.ndim(value) == 0 or isinstance(value, str) else tuple(value)
         if len(values) != 2:
-            raise ValueError(f"expected an int or one entry per spatial axis (2), got {value!r}")
+            raise ValueError(f"expected an int or one entry per spatial axis (2), got {shown(value)}")
         return tuple(v if a == axis else neutral for a, v in enumerate(values))
 
     if not (isinstance(padding, str) and padding in ("valid", "same")):

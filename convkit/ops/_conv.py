@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_real, common_float_dtype, empty_output
+from .._validate import as_float_array, check_real, common_float_dtype, empty_output, shown
 from ..conv_spec import ConvSpec, IntOrTuple, Padding, conv_spec, conv_transpose_spec
 from ..workspace import check_workspace
 from ._checks import check_activation, check_bias
@@ -46,14 +46,16 @@ def _check_gradient(dy, expected_shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 
 def _check_backward_workspace(spec: ConvSpec, dtype: np.dtype, need: frozenset) -> None:
-    """The scratch conv_backward needs at the least, against the workspace limit (the core checks again):
-    a column tile of one output pixel (prod(kernel_size) * C_in / groups values) and a copy of w. Depthwise
-    convolutions (groups == C_in) use neither."""
+    """The least scratch conv_backward holds at once, against the workspace limit (the core checks again,
+    GEMM panels included): a column tile of one output pixel (prod(kernel_size) * C_in / groups values), and
+    for dw a transposed copy of w beside it. Depthwise convolutions (groups == C_in) use neither."""
     if spec.groups == spec.in_channels or not need & {"x", "w"}:
         return
-    row_values = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups)
-    check_workspace(row_values * dtype.itemsize, "conv_backward's column tile (one output pixel)")
-    check_workspace(row_values * spec.out_channels * dtype.itemsize, "conv_backward's copy of w")
+    row_bytes = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups) * dtype.itemsize
+    check_workspace(row_bytes, "conv_backward's column tile (one output pixel)")
+    if "w" in need:
+        w_bytes = math.prod(spec.kernel_size) * (spec.in_channels // spec.groups) * spec.out_channels * dtype.itemsize
+        check_workspace(row_bytes + w_bytes, "conv_backward's weight gradient (a copy of w and a one-pixel column tile)")
 
 
 def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
@@ -61,9 +63,9 @@ def _check_need(need: Union[str, Iterable[str]]) -> frozenset:
     try:
         names = frozenset(names)
     except TypeError:
-        raise TypeError(f"need must be a collection of names among {GRADIENTS}, got {need!r}") from None
+        raise TypeError(f"need must be a collection of names among {GRADIENTS}, got {shown(need)}") from None
     if not names <= set(GRADIENTS):
-        raise ValueError(f"need must name gradients among {GRADIENTS}, got {need!r}")
+        raise ValueError(f"need must name gradients among {GRADIENTS}, got {shown(need)}")
     return names
 
 

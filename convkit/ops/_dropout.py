@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, check_real, common_float_dtype
+from .._validate import as_float_array, check_bool, check_real, common_float_dtype, shown
 from ..random import Generator, resolve, words_per_value
 
 
@@ -26,13 +26,13 @@ def _check_rate(rate) -> float:
     rate = check_real(rate, "rate")
     if not 0.0 <= rate < 1.0:
         hint = " (rate 1 would drop everything: remove the layer or branch instead)" if rate == 1.0 else ""
-        raise ValueError(f"rate must be in [0, 1), got {rate!r}{hint}")
+        raise ValueError(f"rate must be in [0, 1), got {shown(rate)}{hint}")
     return rate
 
 
 def _check_mask(mask, shape: tuple) -> np.ndarray:
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        raise TypeError(f"mask must be the bool numpy array the forward returned, got {mask!r}")
+        raise TypeError(f"mask must be the bool numpy array the forward returned, got {shown(mask)}")
     if mask.shape != shape:
         raise ValueError(f"mask must have shape {shape}, got {mask.shape}")
     return np.ascontiguousarray(mask)

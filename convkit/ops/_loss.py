@@ -17,7 +17,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_real
+from .._validate import as_float_array, check_real, shown
 
 REDUCTIONS = ("mean", "sum", "none")
 DEFAULT_IGNORE_INDEX = -100  # PyTorch's default: no valid class index is negative
@@ -30,7 +30,7 @@ LossValue = Union[float, np.ndarray]
 
 def _check_reduction(reduction) -> str:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {shown(reduction)}")
     return reduction
 
 
@@ -51,14 +51,14 @@ def _check_class_predictions(value, name: str) -> np.ndarray:
 
 def _check_ignore_index(ignore_index) -> int:
     if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+        raise TypeError(f"ignore_index must be an int, got {shown(ignore_index)}")
     return int(ignore_index)
 
 
 def _check_label_smoothing(label_smoothing) -> float:
     label_smoothing = check_real(label_smoothing, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        raise ValueError(f"label_smoothing must be in [0, 1], got {shown(label_smoothing)}")
     return label_smoothing
 
 
@@ -78,7 +78,7 @@ def _check_weights(value, classes: int, name: str, allow_scalar: bool = False) -
         raise ValueError(f"{name} must be {scalar}one value per class, shape ({classes},), got shape {arr.shape}")
     bad = np.flatnonzero(~(arr >= 0) | ~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"{name} must be finite and >= 0, got {name}[{bad[0]}] = {float(arr[bad[0]])!r}")
+        raise ValueError(f"{name} must be finite and >= 0, got {name}[{bad[0]}] = {shown(float(arr[bad[0]]))}")
     return np.ascontiguousarray(arr)
 
 
@@ -123,7 +123,7 @@ def _check_dloss(dloss, reduction: str, shape: tuple, dtype: np.dtype) -> Option
     if dloss is None:
         return None
     if reduction != "none":
-        raise ValueError(f"dloss is the upstream gradient of reduction='none' losses; got reduction={reduction!r}")
+        raise ValueError(f"dloss is the upstream gradient of reduction='none' losses; got reduction={shown(reduction)}")
     dloss = as_float_array(dloss, "dloss")
     if dloss.shape != shape:
         raise ValueError(f"dloss must have the losses' shape {shape}, got {dloss.shape}")

@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, check_positive_int, check_real, common_float_dtype
+from .._validate import as_float_array, check_bool, check_positive_int, check_real, common_float_dtype, shown
 
 
 class NormStats(NamedTuple):
@@ -49,7 +49,7 @@ def _check_affine(value, name: str, shape: tuple, dtype: np.dtype) -> Optional[n
 def _check_eps(eps) -> float:
     eps = check_real(eps, "eps")
     if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps!r}")
+        raise ValueError(f"eps must be >= 0, got {shown(eps)}")
     return eps
 
 
@@ -135,7 +135,7 @@ def _check_running(value, name: str, channels: int) -> Optional[np.ndarray]:
     if value is None:
         return None
     if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be a float32 or float64 numpy array (it is updated in place), got {value!r}")
+        raise TypeError(f"{name} must be a float32 or float64 numpy array (it is updated in place), got {shown(value)}")
     if value.shape != (channels,):
         raise ValueError(f"{name} must have shape ({channels},), got {value.shape}")
     if not value.flags.writeable:
@@ -158,7 +158,7 @@ def batch_norm(x, gamma=None, beta=None, *, running_mean=None, running_var=None,
     training = check_bool(training, "training")
     momentum = check_real(momentum, "momentum")
     if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        raise ValueError(f"momentum must be in [0, 1], got {shown(momentum)}")
     eps = _check_eps(eps)
     channels = x.shape[-1]
     running_mean = _check_running(running_mean, "running_mean", channels)
@@ -290,9 +290,9 @@ def _check_lrn_options(size, alpha, beta, k) -> tuple:
     alpha, beta, k = check_real(alpha, "alpha"), check_real(beta, "beta"), check_real(k, "k")
     # k > 0 and alpha >= 0 keep the scale k + alpha / size * sum(x^2) positive, so y is finite.
     if k <= 0:
-        raise ValueError(f"k must be > 0, got {k!r}")
+        raise ValueError(f"k must be > 0, got {shown(k)}")
     if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+        raise ValueError(f"alpha must be >= 0, got {shown(alpha)}")
     return size, alpha, beta, k
 
 

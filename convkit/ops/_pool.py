@@ -14,7 +14,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import _C
-from .._validate import as_float_array, check_bool, check_output_size, common_float_dtype
+from .._validate import as_float_array, check_bool, check_output_size, common_float_dtype, shown
 from ..conv_spec import IntOrTuple, Padding
 from ..pool_spec import (
     WINDOW_BYTES,
@@ -36,7 +36,7 @@ def _check_x_shape(x_shape) -> tuple[int, ...]:
     if not isinstance(x_shape, (tuple, list)) or not all(
         isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in x_shape
     ):
-        raise TypeError(f"x_shape must be a tuple of ints, got {x_shape!r}")
+        raise TypeError(f"x_shape must be a tuple of ints, got {shown(x_shape)}")
     return check_pooled_shape(x_shape)[0]
 
 
@@ -50,12 +50,14 @@ def _output_shape(x_shape: Sequence[int], axes: Sequence[AxisWindows]) -> tuple[
     return (x_shape[0], *(len(a.begin) for a in axes), x_shape[-1])
 
 
-def _plain(value) -> bool:
-    """An int, a str, None, or a tuple of such: safe in a cache key. Other types are not cached, because
-    equal keys must mean equal validation (True == 1 == 1.0 == np.int64(1) hash alike)."""
+def _plain(value, depth: int = 2) -> bool:
+    """An int, a str, None, or a tuple of such, nested at most `depth` deep (per-axis pairs of padding):
+    safe in a cache key. Other types are not cached, because equal keys must mean equal validation
+    (True == 1 == 1.0 == np.int64(1) hash alike); deeper tuples are invalid anyway, and walking an
+    arbitrarily deep one would exhaust the stack (RecursionError)."""
     if value is None or type(value) in (int, str):
         return True
-    return type(value) is tuple and all(_plain(v) for v in value)
+    return depth > 0 and type(value) is tuple and all(_plain(v, depth - 1) for v in value)
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,8 +80,8 @@ def _adaptive_axes(x_shape, output_size) -> list[AxisWindows]:
     # The windows are built per output index, even for an empty batch: refuse an output that could not
     # exist for one sample and one channel, or windows over the workspace limit, before building them.
     check_output_size((max(x_shape[0], 1), *out_spatial, max(x_shape[-1], 1)), 8,
-                      f"the output for output_size={output_size!r}")
-    check_workspace(sum(out_spatial) * WINDOW_BYTES, f"the pooling windows for output_size={output_size!r}")
+                      f"the output for output_size={shown(output_size)}")
+    check_workspace(sum(out_spatial) * WINDOW_BYTES, f"the pooling windows for output_size={shown(output_size)}")
     return [adaptive_windows(n, m) for n, m in zip(x_shape[1:-1], out_spatial)]
 
 

@@ -7,6 +7,7 @@
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
+#include "core/workspace.h"
 
 namespace convkit::bench {
 
@@ -25,9 +26,13 @@ std::vector<double> time_stream_copy(std::int64_t bytes, int threads, int repeat
     throw std::invalid_argument("stream copy needs positive bytes, threads and repeats");
   }
   const std::int64_t count = ceil_div(bytes, static_cast<std::int64_t>(sizeof(float)));
+  const WorkspaceCall call;  // both buffers count against the workspace limit together
+  const std::int64_t buffer_bytes = checked_mul(count, static_cast<std::int64_t>(sizeof(float)), "stream copy");
+  const WorkspaceCharge source_charge(buffer_bytes, "stream copy source"),
+      destination_charge(buffer_bytes, "stream copy destination");
   AlignedBuffer source, destination;
-  float* a = source.reserve_elements<float>(count);
-  float* b = destination.reserve_elements<float>(count);
+  float* a = source.reserve_elements<float>(source_charge);
+  float* b = destination.reserve_elements<float>(destination_charge);
   auto each_share = [&](auto&& body) {
     run_parallel(threads, [&](int tid, int team) {
       const std::int64_t begin = share_start(count, tid, team), end = share_start(count, tid + 1, team);

@@ -5,20 +5,19 @@
 #include <memory>
 #include <new>
 
-#include "core/checked_math.h"
 #include "core/workspace.h"
 
 namespace convkit {
 
 class AlignedBuffer {
  public:
-  // Returns at least `bytes` of 64-byte aligned memory; the contents are unspecified. Throws
-  // WorkspaceLimitError when `bytes` exceed the workspace limit (even if the buffer is already that big, so
-  // that a lowered limit is honoured), std::bad_alloc when the memory cannot be had. Earlier pointers are
-  // invalidated on growth. `what` names the buffer in the error.
-  void* reserve(std::int64_t bytes, const char* what = "scratch buffer") {
-    require_workspace(bytes, what);
-    if (bytes > capacity_) {
+  // Returns 64-byte aligned memory for the bytes `charge` covers; the contents are unspecified. Taking
+  // the charge makes every scratch allocation count against the workspace limit (core/workspace.h). A
+  // cached allocation over the limit (kept from a call before the limit was lowered) is given back first.
+  // Throws std::bad_alloc when the memory cannot be had. Earlier pointers are invalidated on growth.
+  void* reserve(const WorkspaceCharge& charge) {
+    const std::int64_t bytes = charge.bytes();
+    if (bytes > capacity_ || capacity_ > workspace_limit()) {
       data_.reset();
       capacity_ = 0;
       void* p = nullptr;
@@ -31,8 +30,8 @@ class AlignedBuffer {
   }
 
   template <class T>
-  T* reserve_elements(std::int64_t count, const char* what = "scratch buffer") {
-    return static_cast<T*>(reserve(checked_mul(count, static_cast<std::int64_t>(sizeof(T)), what), what));
+  T* reserve_elements(const WorkspaceCharge& charge) {
+    return static_cast<T*>(reserve(charge));
   }
 
  private:

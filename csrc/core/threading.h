@@ -12,6 +12,8 @@
 #include <omp.h>
 #endif
 
+#include "core/workspace.h"
+
 namespace convkit {
 
 bool openmp_enabled();
@@ -25,7 +27,8 @@ void note_thread_pool_started();
 // Runs body(thread_index, team_size) on up to `threads` threads. With one thread it runs inline, without
 // entering the OpenMP runtime at all. The body must split its work by the team size it is given, which
 // can be smaller than asked for. An exception may not leave an OpenMP region (std::terminate), so the
-// first one a thread throws is caught there and rethrown here once the whole team has finished.
+// first one a thread throws is caught there and rethrown here once the whole team has finished. The
+// team's threads charge their scratch to the caller's op call (core/workspace.h).
 template <class Body>
 void run_parallel(int threads, Body&& body) {
 #ifdef _OPENMP
@@ -33,8 +36,10 @@ void run_parallel(int threads, Body&& body) {
     note_thread_pool_started();
     std::exception_ptr failure;
     std::atomic<bool> failed{false};
+    WorkspaceLedger* const ledger = current_workspace_ledger();
 #pragma omp parallel num_threads(threads)
     {
+      const WorkspaceLedgerScope same_call(ledger);
       try {
         body(omp_get_thread_num(), omp_get_num_threads());
       } catch (...) {

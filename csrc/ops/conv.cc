@@ -53,15 +53,20 @@ struct ConvSizes {
     s.row_len = checked_mul(g.kernel[0] * g.kernel[1] * g.kernel[2], s.cg, "conv column row");
     const int64_t row_bytes = checked_mul(s.row_len, int64_t(sizeof(T)), "conv column row");
     s.tile_rows = std::max<int64_t>(kMinTileRows, kColumnTileBytes / row_bytes);
-    // Under a low workspace limit the tiles shrink (down to one row; the buffer's reserve then refuses a
-    // row that alone is over the limit). The rounding of tile_elements adds at most 16 elements.
-    const int64_t rows_in_limit = (workspace_limit() / int64_t(sizeof(T)) - 16) / s.row_len;
-    s.tile_rows = std::max<int64_t>(1, std::min(s.tile_rows, rows_in_limit));
     return s;
   }
   int64_t tile_elements() const { return round_up(checked_mul(tile_rows, row_len, "conv column tile"), 16); }
   template <class T>
   int64_t tile_bytes() const { return checked_mul(tile_elements(), int64_t(sizeof(T)), "conv column tile"); }
+  // Halves the tiles until `count` of them and the GEMM panels they need, panels(tile_rows) bytes, fit in
+  // `budget` bytes, down to one row (whose fit the caller then checks).
+  template <class T, class Panels>
+  void fit_tiles(int64_t budget, int count, Panels&& panels) {
+    auto needed = [&] {
+      return checked_add(checked_mul(tile_bytes<T>(), count, "conv column tiles"), panels(tile_rows), "conv workspace");
+    };
+    while (tile_rows > 1 && needed() > budget) tile_rows = (tile_rows + 1) / 2;
+  }
 };
 
 bool is_pointwise(const ConvGeometry& g) {
@@ -83,11 +88,17 @@ MatrixRef<T> pixel_rows(T* data, int64_t channels, int64_t p0, int64_t p1, int64
   return {data + p0 * channels + c0, p1 - p0, width, channels, 1};
 }
 
-// Per-thread column tiles, owned by the calling thread and reused across calls.
+// `count` column tiles, charged to the workspace while `charge` lives; the buffer is owned by the calling
+// thread and reused across calls.
 template <class T>
-T* column_tiles(const ConvSizes& s, int count) {
+T* column_tiles(const WorkspaceCharge& charge) {
   thread_local AlignedBuffer columns;
-  return columns.reserve_elements<T>(checked_mul(s.tile_elements(), count, "conv column tiles"), "conv column tiles");
+  return columns.reserve_elements<T>(charge);
+}
+
+template <class T>
+int64_t column_tiles_bytes(const ConvSizes& s, int count) {
+  return checked_mul(s.tile_bytes<T>(), count, "conv column tiles");
 }
 
 // sum[f] = sum over rows of m[p, f], accumulated in double in blocks of rows (the error then grows with
@@ -136,14 +147,13 @@ std::optional<ConvGeometry> backward_data_as_conv(const ConvGeometry& g) {
   return flipped;
 }
 
-// w (K, Cg, F) -> (K, Fg, C): taps in reverse order, and per group the (Cg, Fg) block transposed.
+// w (K, Cg, F) -> (K, Fg, C): taps in reverse order, and per group the (Cg, Fg) block transposed. The
+// caller charges its bytes to the workspace.
 template <class T>
 std::vector<T> flip_kernel(const ConvGeometry& g, const T* w) {
   const int64_t taps = g.kernel[0] * g.kernel[1] * g.kernel[2];
   const int64_t cg = g.in_channels / g.groups, fg = g.out_channels / g.groups;
-  const int64_t elements = checked_mul(taps * cg, g.out_channels, "conv kernel");
-  require_workspace(checked_mul(elements, int64_t(sizeof(T)), "conv flipped kernel"), "conv flipped kernel");
-  std::vector<T> flipped(static_cast<size_t>(elements));
+  std::vector<T> flipped(static_cast<size_t>(taps * cg * g.out_channels));  // as many elements as w
   for (int64_t t = 0; t < taps; ++t) {
     const T* src = w + t * cg * g.out_channels;
     T* dst = flipped.data() + (taps - 1 - t) * fg * g.in_channels;
@@ -188,6 +198,7 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
                   T negative_slope) {
   check_geometry(g);
+  const WorkspaceCall call;
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y, activation, negative_slope);
   const ConvSizes s = ConvSizes::of<T>(g);
   if (s.pixels == 0) return;
@@ -216,8 +227,9 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   check_geometry(g);
+  const WorkspaceCall call;
   if (is_depthwise(g)) return depthwise_backward_data(g, dy, w, dx);
-  const ConvSizes s = ConvSizes::of<T>(g);
+  ConvSizes s = ConvSizes::of<T>(g);
   if (s.pixels == 0) return;
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
   const int threads = num_threads();
@@ -230,21 +242,45 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
     return;
   }
 
+  // The flipped kernel (as big as w) and the forward GEMM's panels; when they do not fit the workspace,
+  // the col2im path below can still tile down.
   if (std::optional<ConvGeometry> flipped = backward_data_as_conv(g)) {
-    const std::vector<T> w_flipped = flip_kernel(g, w);
-    conv_forward(*flipped, dy, w_flipped.data(), static_cast<const T*>(nullptr), dx, Activation::none, T(0));
-    return;
+    const int64_t flipped_bytes = checked_mul(checked_mul(s.row_len, g.out_channels, "conv kernel"),
+                                              int64_t(sizeof(T)), "conv flipped kernel");
+    const int64_t forward_gemm_bytes =
+        gemm_workspace_bound<T>(s.pixels, s.cg, s.row_len / s.cg * s.fg, kernel, threads);
+    if (flipped_bytes <= workspace_available() - forward_gemm_bytes) {
+      const WorkspaceCharge flipped_charge(flipped_bytes, "conv flipped kernel");
+      const std::vector<T> w_flipped = flip_kernel(g, w);
+      conv_forward(*flipped, dy, w_flipped.data(), static_cast<const T*>(nullptr), dx, Activation::none, T(0));
+      return;
+    }
   }
 
   // col2im of two pixels of one image may add to the same dx element, so threads own whole images (when
-  // there are enough to share out evenly); otherwise one thread walks the images and the GEMM is split.
-  // A tile per thread must fit the workspace limit too.
-  const bool image_parallel = threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) &&
-                              s.tile_bytes<T>() <= workspace_limit() / threads;
+  // there are enough to share out evenly, and a full tile and GEMM panels per thread fit the workspace);
+  // otherwise one thread walks the images, the GEMM is split, and the tiles shrink to what the workspace
+  // leaves beside the GEMM's panels.
+  const int64_t available = workspace_available();
+  auto gemm_panels_bytes = [&](int64_t tile_rows, int team, int gemm_threads) {  // team GEMMs at once
+    return checked_mul(gemm_workspace_bound<T>(tile_rows, s.row_len, s.fg, kernel, gemm_threads), team,
+                       "conv workspace");
+  };
+  const bool image_parallel =
+      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) &&
+      checked_add(column_tiles_bytes<T>(s, threads), gemm_panels_bytes(s.tile_rows, threads, 1), "conv workspace") <=
+          available;
   const int image_threads = image_parallel ? threads : 1;
   const int gemm_threads = image_parallel ? 1 : threads;
+  s.fit_tiles<T>(available, image_threads,
+                 [&](int64_t rows) { return gemm_panels_bytes(rows, image_threads, gemm_threads); });
+  const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows, image_threads, gemm_threads);
+  const int64_t tiles_bytes = column_tiles_bytes<T>(s, image_threads);
+  require_workspace(checked_add(tiles_bytes, gemm_bytes, "conv workspace"),
+                    "conv backward data (column tiles and GEMM panels)");
+  const WorkspaceCharge tiles_charge(tiles_bytes, "conv column tiles");
+  T* space = column_tiles<T>(tiles_charge);
   const int64_t image_elements = g.in[0] * g.in[1] * g.in[2] * g.in_channels;
-  T* space = column_tiles<T>(s, image_threads);
   run_parallel(image_threads, [&](int tid, int team) {
     T* cols = space + tid * s.tile_elements();
     for (int64_t n = tid; n < g.batch; n += team) {
@@ -266,8 +302,9 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
 template <class T>
 void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* db) {
   check_geometry(g);
+  const WorkspaceCall call;
   if (is_depthwise(g)) return depthwise_backward_weights(g, dy, x, dw, db);
-  const ConvSizes s = ConvSizes::of<T>(g);
+  ConvSizes s = ConvSizes::of<T>(g);
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
   const int threads = num_threads();
   if (db) sum_rows(dy, s.pixels, g.out_channels, db, threads);
@@ -279,7 +316,8 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
   // dw_g^T = dy_g^T @ cols_g, summed tile by tile in order. Computing the transpose makes the column matrix
   // the GEMM's B, whose row-major packing is plain copies, and the narrow dy the A it gathers.
   const int64_t dw_elements = checked_mul(s.row_len, g.out_channels, "conv kernel");
-  require_workspace(checked_mul(dw_elements, int64_t(sizeof(T)), "conv weight gradient"), "conv weight gradient");
+  const WorkspaceCharge dw_charge(checked_mul(dw_elements, int64_t(sizeof(T)), "conv weight gradient"),
+                                  "conv weight gradient");
   std::vector<T> dw_transposed(static_cast<size_t>(dw_elements));  // per group (Fg, R)
   auto accumulate = [&](MatrixRef<const T> cols, int64_t p0, int64_t group) {
     gemm_cpu(pixel_rows(dy, g.out_channels, p0, p0 + cols.rows, group * s.fg, s.fg).transposed(), cols,
@@ -291,7 +329,17 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
       accumulate(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg), 0, group);
     }
   } else {  // column tiles, the threads splitting each tile's im2col rows, then its GEMM
-    T* cols = column_tiles<T>(s, 1);
+    // The tile shrinks to what dw's transpose and the GEMM's panels leave of the workspace.
+    auto gemm_panels_bytes = [&](int64_t rows) {
+      return gemm_workspace_bound<T>(s.fg, s.row_len, rows, kernel, threads);
+    };
+    s.fit_tiles<T>(workspace_available(), 1, gemm_panels_bytes);
+    const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows);
+    const int64_t tile_bytes = column_tiles_bytes<T>(s, 1);
+    require_workspace(checked_add(tile_bytes, gemm_bytes, "conv workspace"),
+                      "conv weight gradient (column tile and GEMM panels)");
+    const WorkspaceCharge tile_charge(tile_bytes, "conv column tiles");
+    T* cols = column_tiles<T>(tile_charge);
     for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {
       const int64_t p1 = std::min(s.pixels, p0 + s.tile_rows);
       for (int64_t group = 0; group < g.groups; ++group) {

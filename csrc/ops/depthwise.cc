@@ -37,6 +37,7 @@
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
+#include "core/workspace.h"
 #include "kernels/registry.h"
 #include "ops/tap_map.h"
 
@@ -215,13 +216,17 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
   const int64_t sums = kernel_taps + 1;
   const int64_t total_ld = round_up(f, kCacheLine / int64_t(sizeof(double)));
   const int64_t partial_ld = round_up(block_channels * m, kCacheLine / int64_t(sizeof(T)));
-  AlignedBuffer total_buffer, partial_buffer;
-  double* const totals = total_buffer.reserve_elements<double>(
-      checked_mul(checked_mul(std::max<int64_t>(row_blocks, 1), sums, "depthwise sums"), total_ld, "depthwise sums"),
+  const WorkspaceCharge total_charge(
+      checked_mul(checked_mul(checked_mul(std::max<int64_t>(row_blocks, 1), sums, "depthwise sums"), total_ld,
+                              "depthwise sums"), int64_t(sizeof(double)), "depthwise sums"),
       "depthwise weight-gradient totals");
-  T* const partials = partial_buffer.reserve_elements<T>(
-      checked_mul(checked_mul(threads, sums, "depthwise sums"), partial_ld, "depthwise sums"),
+  const WorkspaceCharge partial_charge(
+      checked_mul(checked_mul(checked_mul(threads, sums, "depthwise sums"), partial_ld, "depthwise sums"),
+                  int64_t(sizeof(T)), "depthwise sums"),
       "depthwise weight-gradient partials");
+  AlignedBuffer total_buffer, partial_buffer;
+  double* const totals = total_buffer.reserve_elements<double>(total_charge);
+  T* const partials = partial_buffer.reserve_elements<T>(partial_charge);
   std::vector<TapTable<T, T>> tables(threads, TapTable<T, T>(plan));
   run_parallel(threads, [&](int tid, int team) {
     T* const partial = partials + tid * sums * partial_ld;

@@ -18,6 +18,7 @@
 #include "core/aligned_buffer.h"
 #include "core/checked_math.h"
 #include "core/threading.h"
+#include "core/workspace.h"
 #include "kernels/registry.h"
 
 namespace convkit {
@@ -159,6 +160,23 @@ ThreadGrid choose_grid(int threads, int64_t m, int64_t n, int64_t k, int mr, int
   return {};
 }
 
+// Per-thread packing space, sized for the largest block a thread can see; 64-byte aligned slots.
+struct PackingSlots {
+  int64_t a_elems, b_elems;
+
+  template <class T>
+  static PackingSlots of(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel) {
+    const int64_t depth = std::min(kernel.kc, k);
+    return {round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr), depth, "gemm A panel"), 16),
+            round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr), depth, "gemm B panel"), 16)};
+  }
+  int64_t per_thread() const { return a_elems + b_elems; }
+  template <class T>
+  int64_t bytes(int threads) const {
+    return checked_mul(checked_mul(per_thread(), threads, "gemm workspace"), int64_t(sizeof(T)), "gemm workspace");
+  }
+};
+
 template <class T>
 void scale_and_finish(MatrixRef<T> c, T beta, const GemmEpilogue<T>& ep) {  // the k == 0 product
   for (int64_t i = 0; i < c.rows; ++i) {
@@ -204,6 +222,12 @@ void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const Gem
 }
 
 template <class T>
+int64_t gemm_workspace_bound(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel, int threads) {
+  if (m == 0 || n == 0 || k == 0) return 0;
+  return PackingSlots::of(m, n, k, kernel).template bytes<T>(threads);
+}
+
+template <class T>
 void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
   gemm_cpu(StridedA<T>(a), b, c, alpha, beta, epilogue, kernel, threads);
@@ -221,14 +245,10 @@ void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T a
   if (k == 0) return scale_and_finish(c, beta, epilogue);
 
   const ThreadGrid grid = choose_grid(threads, m, n, k, kernel.mr, kernel.nr);
-  // Per-thread packing space, sized for the largest block a thread can see; 64-byte aligned slots.
-  const int64_t a_elems = round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr),
-                                               std::min(kernel.kc, k), "gemm A panel"), 16);
-  const int64_t b_elems = round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr),
-                                               std::min(kernel.kc, k), "gemm B panel"), 16);
-  const int64_t per_thread = checked_add(a_elems, b_elems, "gemm workspace");
+  const PackingSlots slots = PackingSlots::of(m, n, k, kernel);
+  const WorkspaceCharge packing(slots.template bytes<T>(grid.threads()), "gemm packing panels");
   thread_local AlignedBuffer workspace;  // owned by the calling thread, reused across calls
-  T* space = workspace.reserve_elements<T>(checked_mul(per_thread, grid.threads(), "gemm workspace"), "gemm packing panels");
+  T* space = workspace.reserve_elements<T>(packing);
 
   const Problem<T> problem{a, b, c, alpha, beta, epilogue, kernel};
   const int64_t m_tiles = ceil_div(m, kernel.mr), n_tiles = ceil_div(n, kernel.nr);
@@ -240,8 +260,8 @@ void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T a
       const int64_t m1 = std::min(m, (r + 1) * m_tiles / grid.rows * kernel.mr);
       const int64_t n0 = std::min(n, q * n_tiles / grid.cols * kernel.nr);
       const int64_t n1 = std::min(n, (q + 1) * n_tiles / grid.cols * kernel.nr);
-      T* ap = space + tid * per_thread;
-      gemm_block(problem, m0, m1, n0, n1, ap, ap + a_elems);
+      T* ap = space + tid * slots.per_thread();
+      gemm_block(problem, m0, m1, n0, n1, ap, ap + slots.a_elems);
     }
   });
 }
@@ -272,6 +292,7 @@ void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T
                             const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
   template void gemm_cpu<T>(const PackSourceA<T>&, MatrixRef<const T>, MatrixRef<T>, T, T,              \
                             const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
+  template int64_t gemm_workspace_bound<T>(int64_t, int64_t, int64_t, const GemmUkernel<T>&, int);         \
   template class StridedA<T>;                                                                           \
   template DeviceTable<GemmFn<T>>& gemm_table<T>();
 CONVKIT_INSTANTIATE_GEMM(float)

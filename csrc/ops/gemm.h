@@ -71,6 +71,12 @@ template <class T>
 void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads);
 
+// The most bytes of packing panels gemm_cpu charges to the workspace (core/workspace.h) for an (m, k) @ (k, n)
+// product, or any smaller one, on `threads` threads: a few MB at most, as the panels are cache blocks.
+template <class T>
+std::int64_t gemm_workspace_bound(std::int64_t m, std::int64_t n, std::int64_t k, const GemmUkernel<T>& kernel,
+                                  int threads);
+
 // The most rows a microkernel tile may have (the size of a packer's row-pointer array).
 constexpr int kMaxKernelRows = 16;
 

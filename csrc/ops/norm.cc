@@ -263,7 +263,8 @@ void norm_backward(const NormLayout& l, const T* dy, const T* x, const double* m
 
   // Reduction pass: per task and channel, sum(dy) and sum(dy * xhat).
   const int64_t partial_size = checked_mul(plan.tasks, C, "norm partials");
-  require_workspace(checked_mul(2 * sizeof(double), partial_size, "norm partials"), "norm gradient partials");
+  const WorkspaceCharge partials_charge(checked_mul(2 * sizeof(double), partial_size, "norm partials"),
+                                        "norm gradient partials");
   std::vector<double> block_dy(static_cast<std::size_t>(partial_size));
   std::vector<double> block_dy_xhat(block_dy.size());
   // scratch: the sample's mean spread over its channels.

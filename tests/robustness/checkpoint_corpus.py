@@ -176,6 +176,7 @@ def forged_members(members: dict[str, bytes], sentinel: str) -> Corpus:
                                                            b'"config": {"layers": 5}}}'),
                         ("architecture huge int", b'{"format": 1' + b"0" * 5000 + b'}')]:
         yield label, write_zip(replaced(members, architecture_json=text))
+    yield from forged_sizes(members)
     yield "optimizer.json a string", write_zip(replaced(members, optimizer_json=b'"x"'))
     yield "metadata.json a number", write_zip(replaced(members, metadata_json=b"3"))
     yield "no weights", write_zip(replaced(members, weights__dense__kernel_npy=None, weights__dense__bias_npy=None))
@@ -187,6 +188,24 @@ def forged_members(members: dict[str, bytes], sentinel: str) -> Corpus:
     yield "optimizer.json with an unknown key", write_zip(replaced(members, optimizer_json=b'{"evil": 1}'))
     yield "not a zip", b"not a zip at all" * 10
     yield "empty file", b""
+
+
+def forged_sizes(members: dict[str, bytes]) -> Corpus:
+    """Architectures declaring weights far larger than the file stores (terabytes when allocated): the loader
+    must compare them with the stored arrays before building anything."""
+    architecture = json.loads(members["architecture.json"])
+    dense = architecture["network"]["config"]["layers"][0]
+    conv = {"class_name": "Conv2D", "config": {"name": "dense", "filters": 10**6, "kernel_size": [3, 3],
+                                               "input_shape": [8, 8, 3]}}
+    extra = {"class_name": "Dense", "config": {"name": "huge", "units": 10**9}}
+    for label, layers, input_shape in [
+            ("Dense of 10**9 units", [{**dense, "config": {**dense["config"], "units": 10**9}}], [3]),
+            ("Dense on 10**12 inputs", [{**dense, "config": {**dense["config"], "input_shape": [10**12]}}], [10**12]),
+            ("Conv2D of 10**6 filters", [conv], [8, 8, 3]),
+            ("an extra Dense of 10**9 units", [dense, extra], [3])]:
+        forged = json.loads(json.dumps(architecture))
+        forged["network"]["config"].update(layers=layers, input_shape=input_shape)
+        yield f"architecture declaring {label}", _with_architecture(members, forged)
 
 
 def _savez(arrays: dict) -> bytes:

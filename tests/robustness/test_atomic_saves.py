@@ -1,6 +1,7 @@
 """Saves are atomic: a process killed (SIGKILL) at random moments while saving over and over always leaves a
 loadable, intact checkpoint (its weights hash to what the saver recorded in it); a failed write (no space,
-no permission) raises OSError naming the path and leaves the previous file as it was."""
+no permission; the disk filling up at any point of the file) raises OSError naming the path and leaves the
+previous file as it was."""
 from __future__ import annotations
 
 import errno
@@ -118,6 +119,45 @@ def test_no_space_left_raises_os_error_naming_the_path_and_keeps_the_old_file(sa
     with pytest.raises(OSError, match="could not save checkpoint .*model.ckpt.*No space left") as caught:
         model.save(path)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert_old_file_kept(path, before)
+
+
+class FillingDisk:
+    """A file on a disk with `free` bytes left: a write past them raises ENOSPC, as write(2) does when the
+    disk fills mid-file (the rest of the file object's interface passes through)."""
+
+    def __init__(self, file, free: int) -> None:
+        self._file, self._free = file, free
+
+    def write(self, data) -> int:
+        if len(data) > self._free:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._free -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._file.close()
+
+
+@pytest.mark.parametrize("free", [0, 100, 1000, 3000])
+def test_a_disk_filling_up_mid_save_raises_enospc_and_keeps_the_old_file(saved_model, monkeypatch, free):
+    """ENOSPC from the writes themselves, at several points of the file (its first byte, a member's header,
+    the data, the zip directory), not only from fsync."""
+    model, path, before = saved_model
+    for p in model.parameters():
+        p.assign(np.ones(p.shape, np.float32))
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FillingDisk(real_fdopen(fd, mode), free))
+    with pytest.raises(OSError, match="could not save checkpoint .*model.ckpt.*No space left") as caught:
+        model.save(path, metadata={"pad": "x" * 4000})  # over 3000 bytes in all: every free size runs out
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    monkeypatch.undo()
     assert_old_file_kept(path, before)
 
 

@@ -4,6 +4,7 @@ CheckpointError, and no pickle payload is ever executed."""
 from __future__ import annotations
 
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -103,8 +104,43 @@ def test_member_count_and_file_size_caps(tmp_path, valid, monkeypatch):
     with pytest.raises(CheckpointError, match="more than the 3"):
         convkit.load_model(path)
     monkeypatch.setattr("convkit._checkpoint_file.MAX_FILE_BYTES", len(data) - 1)
-    with pytest.raises(CheckpointError, match="larger than the cap"):
+    with pytest.raises(CheckpointError, match="over the cap"):
         convkit.load_model(path)
+
+
+def peak_traced_bytes(call) -> int:
+    """The most memory Python and NumPy held at once during call() (tracemalloc), beyond what they held before."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_forged_architecture_fails_on_the_stored_shapes_before_allocating(tmp_path, valid):
+    """Declared weights of terabytes (Dense(10**9), Conv2D with 10**6 filters, an extra layer) are compared
+    with the stored arrays as the model is built: CheckpointError naming the parameter, with less than 1 MB
+    allocated (building first took 8 GB of memory for Dense(10**9))."""
+    data, _ = valid
+    path = tmp_path / "forged.ckpt"
+    forged = list(checkpoint_corpus.forged_sizes(checkpoint_corpus.members_of(data)))
+    assert len(forged) == 4
+    for label, content in forged:
+        path.write_bytes(content)
+
+        def load():
+            with pytest.raises(CheckpointError, match=r"the architecture declares parameter '(dense|huge)/kernel' of "
+                                                      r"shape \(.*\), (the file stores shape \(3, 2\)|which the file)"):
+                convkit.load_model(path)
+
+        assert peak_traced_bytes(load) < 2**20, label
+
+
+def test_loading_holds_about_the_file_not_the_size_cap(tmp_path, valid):
+    """Reading a checkpoint (a few kB) allocates for the file's size, not for the 8 GiB cap (read(cap + 1) did)."""
+    assert peak_traced_bytes(lambda: convkit.load_model(tmp_path / "valid.ckpt")) < 2**20
 
 
 def test_checkpoint_error_is_a_value_error_and_missing_files_stay_os_errors(tmp_path):

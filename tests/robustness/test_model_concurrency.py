@@ -3,7 +3,6 @@ graph with BatchNorm, Dropout and a residual Add; and an unbuilt Sequential that
 first use); 1,000 predict calls do not grow the resident set."""
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
@@ -15,7 +14,7 @@ from convkit import Input, Model, initializers
 from convkit.layers import (Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling,
                             MaxPooling2D)
 
-from .test_memory import resident_bytes
+from .test_memory import resident_bytes, rss_measurable
 
 THREADS, CALLS = 8, 200
 
@@ -102,7 +101,7 @@ def test_threads_sharing_an_unbuilt_sequential_build_it_once_and_agree():
             np.testing.assert_array_equal(output, serial[t])
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+@rss_measurable
 def test_thousand_predict_calls_do_not_grow_rss():
     model = residual_graph()
     x = inputs(1)[0]
