@@ -15,11 +15,19 @@ std::string number(double value, int decimals) {
   return text;
 }
 
-// The row's cells in kColumns order; `missing` stands for NaN.
-std::vector<std::string> cells(const Row& row, const std::string& missing, const std::function<std::string(const std::string&)>& text) {
-  auto numeric = [&](double v, int decimals) { return std::isfinite(v) ? number(v, decimals) : missing; };
-  return {text(row.name),          text(row.problem),        numeric(row.median_ms, 4), numeric(row.min_ms, 4),
-          numeric(row.gflops, 2),  numeric(row.gbps, 2),     numeric(row.percent_of_roof, 1), text(row.roof)};
+// The row's cells in kColumns order; `missing` stands for NaN. For people (Markdown) numbers get fixed
+// decimals; for machines (CSV, JSON) six significant digits, so that a slow case does not read 0.
+std::vector<std::string> cells(const Row& row, bool for_people, const std::string& missing,
+                               const std::function<std::string(const std::string&)>& text) {
+  auto numeric = [&](double v, int decimals) {
+    if (!std::isfinite(v)) return missing;
+    if (for_people) return number(v, decimals);
+    char digits[32];
+    std::snprintf(digits, sizeof digits, "%.6g", v);
+    return std::string(digits);
+  };
+  return {text(row.name),         text(row.problem),    numeric(row.median_ms, 4),        numeric(row.min_ms, 4),
+          numeric(row.gflops, 2), numeric(row.gbps, 2), numeric(row.percent_of_roof, 1), text(row.roof)};
 }
 
 std::string json_string(const std::string& text) {
@@ -55,7 +63,7 @@ std::string markdown(const std::vector<Field>& machine, const std::vector<Row>& 
   out += "\n";
   for (const Row& row : rows) {
     out += "|";
-    for (const std::string& cell : cells(row, "n/a", plain)) out += " " + cell + " |";
+    for (const std::string& cell : cells(row, true, "n/a", plain)) out += " " + cell + " |";
     out += "\n";
   }
   return out;
@@ -67,7 +75,7 @@ std::string csv(const std::vector<Row>& rows) {
   out += "\n";
   for (const Row& row : rows) {
     std::string line;
-    for (const std::string& cell : cells(row, "", csv_field)) line += (line.empty() ? "" : ",") + cell;
+    for (const std::string& cell : cells(row, false, "", csv_field)) line += (line.empty() ? "" : ",") + cell;
     out += line + "\n";
   }
   return out;
@@ -81,7 +89,7 @@ std::string json(const std::vector<Field>& machine, const std::vector<Row>& rows
   }
   out += "\n  },\n  \"rows\": [";
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    const std::vector<std::string> values = cells(rows[r], "null", json_string);
+    const std::vector<std::string> values = cells(rows[r], false, "null", json_string);
     out += r ? ",\n    {" : "\n    {";
     for (std::size_t c = 0; c < values.size(); ++c) {
       out += (c ? ", " : "") + json_string(kColumns[c]) + ": " + values[c];
