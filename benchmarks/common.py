@@ -70,10 +70,10 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def print_header(lines: Sequence[str], args: argparse.Namespace) -> None:
     """Description lines: above a Markdown table, to stderr with --csv (stdout stays one CSV table), not with --json
-    (the JSON carries the machine)."""
-    if args.json:
+    (the JSON carries the machine). A script without those options just prints them."""
+    if getattr(args, "json", False):
         return
-    print("\n".join(lines), file=sys.stderr if args.csv else sys.stdout, flush=True)
+    print("\n".join(lines), file=sys.stderr if getattr(args, "csv", False) else sys.stdout, flush=True)
 
 
 def settle() -> None:
