@@ -120,6 +120,14 @@ def test_train_benchmark_quick_json(peer):
             assert row["torch img/s"] is None and row["ratio"] is None and row["max logit diff 1e-6"] is None
 
 
+def test_train_benchmark_csv():
+    done = run(str(ROOT / "benchmarks" / "bench_train.py"), "--quick", "--csv", "--repeats", "1", "--rss-steps", "1",
+               "--peer", "none", "--models", "lenet5")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [row["net"] for row in rows] == ["lenet5"] and float(rows[0]["convkit img/s"]) > 0
+    assert rows[0]["ratio"] == "" and "# threads: 2 for every library" in done.stderr
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")
 def test_train_benchmark_check_catches_a_different_network(monkeypatch):
     """The equivalence check fails when the torch twin's weights differ from convkit's by a little."""
