@@ -32,12 +32,6 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-std::string fixed(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
-
 std::string mebibytes(std::int64_t bytes) { return fixed(double(bytes) / (1 << 20), 1); }
 
 // The roofs of one run: the FMA peak and a copy of each size the memory-bound cases are compared with.

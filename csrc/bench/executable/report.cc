@@ -9,19 +9,13 @@ namespace {
 
 const char* const kColumns[] = {"kernel", "problem", "median ms", "min ms", "GFLOP/s", "GB/s", "% of roof", "roof"};
 
-std::string number(double value, int decimals) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", decimals, value);
-  return text;
-}
-
 // The row's cells in kColumns order; `missing` stands for NaN. For people (Markdown) numbers get fixed
 // decimals; for machines (CSV, JSON) six significant digits, so that a slow case does not read 0.
 std::vector<std::string> cells(const Row& row, bool for_people, const std::string& missing,
                                const std::function<std::string(const std::string&)>& text) {
   auto numeric = [&](double v, int decimals) {
     if (!std::isfinite(v)) return missing;
-    if (for_people) return number(v, decimals);
+    if (for_people) return fixed(v, decimals);
     char digits[32];
     std::snprintf(digits, sizeof digits, "%.6g", v);
     return std::string(digits);
@@ -100,6 +94,12 @@ std::string json(const std::vector<Field>& machine, const std::vector<Row>& rows
 }
 
 }  // namespace
+
+std::string fixed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
 
 std::string format_description(const std::vector<Field>& machine) {
   std::string out;

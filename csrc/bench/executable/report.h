@@ -27,4 +27,7 @@ std::string format_report(Format format, const std::vector<Field>& machine, cons
 // The description lines that precede a Markdown table (and go to stderr with --csv).
 std::string format_description(const std::vector<Field>& machine);
 
+// `value` with `decimals` digits after the point.
+std::string fixed(double value, int decimals);
+
 }  // namespace convkit::bench
