@@ -297,20 +297,15 @@ def tf_passes(p: Problem) -> Passes:
 
 @dataclasses.dataclass(frozen=True)
 class Peer:
-    """One peer library: its passes per memory layout (the faster layout is reported, per pass), and how many
-    timed calls and rounds it gets (None: --repeats and the run's rounds)."""
+    """One peer library: its passes per memory layout for a layer (the faster layout is reported, per pass), and
+    how many timed calls and rounds it gets (None: --repeats and the run's rounds)."""
 
     name: str
     description: str
-    layouts: dict  # layout -> (Problem -> Passes)
+    layouts: Callable[[Layer], dict]  # layer -> {layout: (Problem -> Passes)}
     repeats: int | None = None
     rounds: int | None = None
     warm_up: bool = True
-
-    def layouts_for(self, layer: Layer) -> dict:
-        if self.name != "torch":
-            return self.layouts
-        return {layout: self.layouts[layout] for layout in torch_layouts(layer)}
 
 
 PEERS = ("torch", "numpy", "tf")
@@ -332,12 +327,14 @@ def find_peers(spec: str, threads: int, numpy_repeats: int) -> tuple[list[Peer],
             skipped.append("torch: not installed")
         else:
             torch.set_num_threads(threads)
-            layouts = {layout: functools.partial(torch_passes, layout=layout) for layout in ("NCHW", "channels_last")}
+            def layouts(layer: Layer) -> dict:
+                return {layout: functools.partial(torch_passes, layout=layout) for layout in torch_layouts(layer)}
+
             peers.append(Peer("torch", f"torch {torch.__version__}, NCHW and channels_last (the faster per pass), "
                                        "torch.nn.functional.conv*d + autograd", layouts))
     if "numpy" in wanted:
         peers.append(Peer("numpy", f"numpy {np.__version__} float32 im2col + matmul, channels-last, "
-                                   f"{numpy_repeats} timed call(s), one round", {"NHWC": numpy_passes},
+                                   f"{numpy_repeats} timed call(s), one round", lambda layer: {"NHWC": numpy_passes},
                           repeats=numpy_repeats, rounds=1, warm_up=False))
     if "tf" in wanted:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no start-up banner on stderr
@@ -349,7 +346,7 @@ def find_peers(spec: str, threads: int, numpy_repeats: int) -> tuple[list[Peer],
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
             peers.append(Peer("tf", f"tensorflow {tf.__version__}, NHWC, tf.nn.convolution / depthwise_conv2d in "
-                                    "tf.function + GradientTape", {"NHWC": tf_passes}))
+                                    "tf.function + GradientTape", lambda layer: {"NHWC": tf_passes}))
     return peers, skipped
 
 
@@ -423,7 +420,7 @@ def measure(layer: Layer, settings: Settings) -> dict:
     contenders: dict = {name: [Contender("convkit", "NHWC", getattr(ours, name), settings.repeats, settings.rounds)]
                         for name in pass_names}
     for peer in settings.peers:
-        for layout, make_passes in peer.layouts_for(layer).items():
+        for layout, make_passes in peer.layouts(layer).items():
             theirs = make_passes(problem)
             check_agreement(layer, f"{peer.name} {layout}", expected,
                             theirs.to_channels_last(getattr(theirs, pass_names[-1])()))
