@@ -35,7 +35,8 @@ def quick_report():
 
 def test_every_case_runs_and_is_rated_against_its_roof(quick_report):
     machine, rows = quick_report["machine"], quick_report["rows"]
-    assert machine["threads"] == 2 and machine["cores"] >= 1 and machine["quick"] is True
+    assert machine["threads"] == (2 if machine["openmp"] == "yes" else 1)  # the team it ran with
+    assert machine["cores"] >= 1 and machine["quick"] is True
     assert machine["cpu"] and machine["isa"] and "gemm" in machine["kernels"]
     assert machine["dram copy GB/s"] > 0
     names = [row["kernel"] for row in rows]
@@ -62,7 +63,7 @@ def test_filter_and_csv():
                                            *["avgpool 2x2/2 fwd", "avgpool 2x2/2 bwd"] * 2]
     assert all(float(r["median ms"]) > 0 and float(r["% of roof"]) > 0 for r in rows)
     assert all(r["GB/s"] == "" for r in rows[:3]) and all(r["GFLOP/s"] == "" for r in rows[3:])
-    assert "# threads: 2" in done.stderr and "# cpu: " in done.stderr  # the description stays out of the CSV
+    assert "# threads: " in done.stderr and "# cpu: " in done.stderr  # the description stays out of the CSV
 
 
 def test_markdown_table_and_list():
