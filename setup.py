@@ -1,5 +1,8 @@
 """Builds the convkit._C extension from csrc/, and convkit._augment from convkit/_augment.pyx with Cython.
 
+Also links the convkit-bench executable (convkit/bin/convkit-bench) from the same object files plus
+csrc/bench/executable/, so that the core is compiled once for both.
+
 Portable by default: no -march=native. Sources under an `avx2/` folder are the only ones compiled with
 -mavx2 -mfma; the kernel that runs is picked at import from the CPU's features, so one binary serves any
 x86-64 CPU (and non-x86 CPUs, where the avx2/ sources are left out).
@@ -28,6 +31,7 @@ from pathlib import Path
 from Cython.Build import cythonize
 from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import Extension, setup
+from setuptools.errors import CompileError, LinkError
 
 ROOT = Path(__file__).resolve().parent
 IS_X86_64 = platform.machine().lower() in {"x86_64", "amd64"}
@@ -47,9 +51,14 @@ def is_cuda_source(source: str) -> bool:
     return source.endswith(".cu") or "cuda" in Path(source).parts
 
 
+BENCH_EXECUTABLE_DIR = "csrc/bench/executable"  # convkit-bench's own sources (a main()): not in the extension
+BENCH_EXECUTABLE = Path("convkit", "bin", "convkit-bench")  # in the package, relative to its root
+BINDINGS_DIR = "csrc/bindings"  # pybind11 only: in the extension, not in convkit-bench
+
+
 def extension_sources():
     sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "csrc").rglob("*.cc"))
-    sources = [s for s in sources if not is_cuda_source(s)]
+    sources = [s for s in sources if not is_cuda_source(s) and not s.startswith(BENCH_EXECUTABLE_DIR + "/")]
     if not IS_X86_64:
         sources = [s for s in sources if isa_of(s) is None]
     return sources
@@ -96,6 +105,10 @@ class BuildExt(build_ext):
         super().build_extensions()
 
     def build_extension(self, ext):
+        if ext.name == "convkit._C":
+            super().build_extension(ext)
+            self._link_bench_executable(ext)
+            return
         if ext.name != "convkit._cuda" or CUDA_MODE == "1":
             return super().build_extension(ext)
         try:  # auto-detected: a failing nvcc or link costs the CUDA backend, not the build
@@ -103,6 +116,33 @@ class BuildExt(build_ext):
         except Exception as err:  # noqa: BLE001 (compiler errors come as several types)
             warnings.warn(f"convkit: building the CUDA backend failed ({err}); building CPU-only. "
                           "Set CONVKIT_CUDA=1 to make this an error, CONVKIT_CUDA=0 to skip it.")
+
+    def _link_bench_executable(self, ext):
+        """convkit/bin/convkit-bench, next to the extension (in place or in the build tree that pip installs):
+        the extension's object files less the bindings, plus the executable's own sources."""
+        core = [s for s in ext.sources if not s.startswith(BINDINGS_DIR + "/")]
+        own = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / BENCH_EXECUTABLE_DIR).glob("*.cc"))
+        try:
+            objects = self.compiler.object_filenames(core, output_dir=self.build_temp)
+            objects += self.compiler.compile(own, output_dir=self.build_temp, macros=ext.define_macros,
+                                             include_dirs=ext.include_dirs, extra_postargs=ext.extra_compile_args,
+                                             depends=ext.depends)
+            self.compiler.link_executable(objects, BENCH_EXECUTABLE.name, output_dir=str(self._built_executable().parent),
+                                          extra_postargs=ext.extra_link_args, target_lang="c++")
+        except (CompileError, LinkError) as err:  # the library works without it; `convkit bench --native` says so
+            self.warn(f"convkit: the convkit-bench executable could not be built ({err}); continuing without it")
+
+    def copy_extensions_to_source(self):
+        """--inplace: setuptools builds into build/lib, then copies the extensions (only) into the source tree."""
+        super().copy_extensions_to_source()
+        built = self._built_executable()
+        if built.is_file():
+            self.mkpath(str(ROOT / BENCH_EXECUTABLE.parent))
+            self.copy_file(str(built), str(ROOT / BENCH_EXECUTABLE), preserve_mode=True)
+
+    def _built_executable(self) -> Path:
+        """Where convkit-bench is linked: in the build tree, next to the extension that pip installs."""
+        return Path(self.build_lib) / BENCH_EXECUTABLE
 
 
 INCLUDE_LINE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)

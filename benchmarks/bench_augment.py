@@ -100,6 +100,7 @@ def main(argv=None) -> None:
     header.update(batch=args.batch, resnet20_conv_budget_images_per_s={t: round(b) for t, b in budget.items()})
     columns = ["pipeline", *(f"images/s {t}T" for t in args.threads), *(f"share {t}T" for t in args.threads)]
     if not args.json:
+        print("\n".join(common.machine_lines(header)))
         print(f"batch {args.batch}x32x32x3 uint8; ResNet-20 3x3 convs forward+backward, images/s at most: "
               + ", ".join(f"{b:.0f} on {t} thread{'s' if t > 1 else ''}" for t, b in budget.items()))
     common.print_table(rows, columns, args.json, header)

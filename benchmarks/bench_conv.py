@@ -1,4 +1,4 @@
-"""Convolution layers: convkit's forward and forward+backward passes against PyTorch CPU, in one run.
+"""Convolution layers: convkit's forward and forward+backward passes against every peer installed, in one run.
 
     python benchmarks/bench_conv.py --threads 2
     python benchmarks/bench_conv.py --layers conv3x3,lenet5x5 --repeats 3 --json
@@ -7,23 +7,32 @@
 Measured per layer, float32:
 - forward: y = conv(x, w) + b;
 - forward+backward: the forward pass, then the gradients of x, w and b for a given dy.
-Each time is the median of --repeats calls after a warm-up call, in two rounds (one with --quick) that
-alternate the two libraries, so that noise on this shared machine hits both alike; settle() pauses before each.
 
 convkit runs channels-last, x (N, *spatial, C) and w (*kernel, C_in/groups, C_out), through convkit.ops.conv
-and convkit.ops.conv_backward. PyTorch gets the same problem in its native NCHW layout
-(torch.nn.functional.conv1d/2d/3d under no_grad for the forward; torch.autograd.grad for the gradients),
-with torch.set_num_threads(--threads). Without PyTorch (or with --peer numpy) the peer is a float32
-im2col + batched matmul (OpenBLAS) written below; the header names the peer used.
+and convkit.ops.conv_backward. The peers, each in the same run and only when installed (--peers):
+- torch: PyTorch CPU, torch.nn.functional.conv1d/2d/3d (no_grad for the forward, torch.autograd.grad for the
+  gradients), torch.set_num_threads(--threads), timed in NCHW and in channels_last (channels_last_3d) memory
+  format: each pass reports the faster (column "torch layout", fwd/f+b; conv1d has NCL only);
+- numpy: the float32 im2col + batched matmul (OpenBLAS) written below, channels-last; always measured. It is
+  slow, so it gets --numpy-repeats timed calls (default 1) in one round, without a warm-up call beyond the
+  correctness check's;
+- tf: TensorFlow, tf.nn.convolution (tf.nn.depthwise_conv2d for depthwise layers) in NHWC after an explicit
+  tf.pad, in a tf.function, gradients by tf.GradientTape, intra-op threads = --threads. Skipped cleanly when
+  tensorflow does not import (Keras 3 on the torch backend is PyTorch, not a separate peer).
+convkit and the torch and tf layouts are timed in two rounds (one with --quick) that alternate them, so that
+noise on this shared machine hits all alike, each the median of --repeats calls after a warm-up call, with
+common.settle()'s pause before each (not with --quick).
 
 FLOPs: forward = 2 * N * prod(out_spatial) * C_out * prod(kernel) * C_in / groups; forward+backward counts
 3x that (dx and dw each cost one forward pass; bias terms are not counted). % peak is against the FP32 FMA
-peak measured in the same run (convkit._C.fma_peak_gflops). ratio = peer time / convkit time: above 1,
-convkit is faster.
+peak measured in the same run (convkit._C.fma_peak_gflops). "ratio PEER" = peer time / convkit time: above
+1, convkit is faster. Under the table: the geomean and the minimum of every ratio, and whether convkit is at
+least 20x faster than the NumPy reference on every layer (the issue's target).
 
-Before timing, every output (y, and dx, dw, db when the backward pass is measured) is checked against the
-peer's: max |convkit - peer| may be at most 16 * eps(float32) * sqrt(n) * max |peer|, n being the length
-of the sums behind that output. A mismatch stops the run: a benchmark of a wrong result is worthless.
+Before timing, every output (y, and dx, dw, db when the backward pass is measured) of every peer and layout
+is checked against convkit's: max |convkit - peer| may be at most 16 * eps(float32) * sqrt(n) * max |peer|,
+n being the length of the sums behind that output. A mismatch stops the run: a benchmark of a wrong result
+is worthless.
 """
 from __future__ import annotations
 
@@ -159,18 +168,27 @@ def convkit_passes(p: Problem) -> Passes:
     return Passes(forward, forward_backward)
 
 
-def torch_passes(p: Problem) -> Passes:
+def torch_layouts(layer: Layer) -> list[str]:
+    """PyTorch's memory formats for this layer: channels_last exists for 2-D and 3-D convolutions only."""
+    return ["NCHW"] if layer.rank == 1 else ["NCHW", "channels_last"]
+
+
+def torch_passes(p: Problem, layout: str) -> Passes:
+    """PyTorch on NCHW tensors (x, w and dy) stored contiguously ("NCHW") or channels-last ("channels_last")."""
     import numpy as np
     import torch
 
     conv = getattr(torch.nn.functional, f"conv{p.layer.rank}d")
     options = p.layer.options()
+    memory_format = torch.contiguous_format
+    if layout == "channels_last":
+        memory_format = torch.channels_last if p.layer.rank == 2 else torch.channels_last_3d
 
-    def nchw(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))
+    def tensor(a: np.ndarray) -> torch.Tensor:  # already moved to (N or C_out, C, *spatial)
+        return torch.from_numpy(np.ascontiguousarray(a)).contiguous(memory_format=memory_format)
 
-    x, dy = nchw(p.x).requires_grad_(), nchw(p.dy)
-    w = torch.from_numpy(np.ascontiguousarray(np.moveaxis(p.w, (-1, -2), (0, 1)))).requires_grad_()
+    x, dy = tensor(np.moveaxis(p.x, -1, 1)).requires_grad_(), tensor(np.moveaxis(p.dy, -1, 1))
+    w = tensor(np.moveaxis(p.w, (-1, -2), (0, 1))).requires_grad_()
     b = torch.from_numpy(p.b).requires_grad_()
 
     def forward() -> list:
@@ -234,86 +252,205 @@ def numpy_passes(p: Problem) -> Passes:
     return Passes(forward, forward_backward)
 
 
-def choose_peer(choice: str, threads: int) -> tuple[str, Callable[[Problem], Passes]]:
-    """(description for the header, passes factory) of the peer: PyTorch when installed, else NumPy."""
+def tf_passes(p: Problem) -> Passes:
+    """TensorFlow in NHWC: explicit zero padding, then a VALID convolution (depthwise layers: depthwise_conv2d
+    with the channel multiplier C_out / C_in, whose output channel c * multiplier + m is convkit's too)."""
+    import tensorflow as tf
+
+    layer = p.layer
+    depthwise = layer.groups > 1 and layer.groups == layer.c_in
+    if layer.groups > 1 and not (depthwise and layer.rank == 2):
+        raise SystemExit(f"bench_conv: {layer.name}: the tf peer runs groups only as a 2-D depthwise convolution")
+    x, dy, b = tf.constant(p.x), tf.constant(p.dy), tf.constant(p.b)
+    w_shape = (*p.w.shape[:-2], layer.c_in, layer.c_out // layer.c_in) if depthwise else p.w.shape
+    w = tf.constant(p.w.reshape(w_shape))
+    padding = [[0, 0], *[[layer.padding] * 2] * layer.rank, [0, 0]]
+
+    def conv(x, w, b):
+        padded = tf.pad(x, padding) if layer.padding else x
+        if depthwise:
+            y = tf.nn.depthwise_conv2d(padded, w, [1, layer.stride, layer.stride, 1], "VALID",
+                                       dilations=[layer.dilation] * 2)
+        else:
+            y = tf.nn.convolution(padded, w, layer.stride, "VALID", dilations=layer.dilation)
+        return y + b
+
+    @tf.function
+    def forward():
+        return [conv(x, w, b)]
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            tape.watch([x, w, b])
+            y = conv(x, w, b)
+        return [y, *tape.gradient(y, [x, w, b], output_gradients=dy)]
+
+    def to_channels_last(results: list) -> list:
+        arrays = [t.numpy() for t in results]
+        if len(arrays) == 4:
+            arrays[2] = arrays[2].reshape(p.w.shape)
+        return arrays
+
+    return Passes(forward, forward_backward, to_channels_last)
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    """One peer library: its passes per memory layout for a layer (the faster layout is reported, per pass), and
+    how many timed calls and rounds it gets (None: --repeats and the run's rounds)."""
+
+    name: str
+    description: str
+    layouts: Callable[[Layer], dict]  # layer -> {layout: (Problem -> Passes)}
+    repeats: int | None = None
+    rounds: int | None = None
+    warm_up: bool = True
+
+
+PEERS = ("torch", "numpy", "tf")
+
+
+def find_peers(spec: str, threads: int, numpy_repeats: int) -> tuple[list[Peer], list[str]]:
+    """The peers asked for (--peers: auto = every installed one) that import, and a note per one skipped."""
+    import functools
+    import os
+
     import numpy as np
 
-    if choice != "numpy":
+    wanted = PEERS if spec == "auto" else spec.split(",")
+    peers, skipped = [], []
+    if "torch" in wanted:
         try:
             import torch
         except ImportError:
-            if choice == "torch":
-                raise SystemExit("bench_conv: --peer torch, but PyTorch is not installed") from None
+            skipped.append("torch: not installed")
         else:
             torch.set_num_threads(threads)
-            return f"torch {torch.__version__}, NCHW, torch.nn.functional.conv*d + autograd", torch_passes
-    why = "chosen with --peer numpy" if choice == "numpy" else "PyTorch is not installed"
-    return f"numpy {np.__version__} float32 im2col + matmul, channels-last ({why})", numpy_passes
+            def layouts(layer: Layer) -> dict:
+                return {layout: functools.partial(torch_passes, layout=layout) for layout in torch_layouts(layer)}
+
+            peers.append(Peer("torch", f"torch {torch.__version__}, NCHW and channels_last (the faster per pass), "
+                                       "torch.nn.functional.conv*d + autograd", layouts))
+    if "numpy" in wanted:
+        peers.append(Peer("numpy", f"numpy {np.__version__} float32 im2col + matmul, channels-last, "
+                                   f"{numpy_repeats} timed call(s), one round", lambda layer: {"NHWC": numpy_passes},
+                          repeats=numpy_repeats, rounds=1, warm_up=False))
+    if "tf" in wanted:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no start-up banner on stderr
+        try:
+            import tensorflow as tf
+        except ImportError:
+            skipped.append("tf: tensorflow is not installed")
+        else:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            peers.append(Peer("tf", f"tensorflow {tf.__version__}, NHWC, tf.nn.convolution / depthwise_conv2d in "
+                                    "tf.function + GradientTape", lambda layer: {"NHWC": tf_passes}))
+    return peers, skipped
 
 
-def check_agreement(layer: Layer, ours: list, theirs: list) -> None:
+def check_agreement(layer: Layer, peer: str, ours: list, theirs: list) -> None:
     """Stop the run unless every output of convkit matches the peer's (see the module docstring)."""
     import numpy as np
 
     eps = float(np.finfo(np.float32).eps)
     for name, a, b, reduction in zip(OUTPUTS, ours, theirs, layer.reductions()):
         if a.shape != b.shape:
-            raise SystemExit(f"bench_conv: {layer.name}: convkit's {name} has shape {a.shape}, the peer's {b.shape}")
+            raise SystemExit(f"bench_conv: {layer.name}: convkit's {name} has shape {a.shape}, {peer}'s {b.shape}")
         error, scale = float(np.max(np.abs(a - b))), float(np.max(np.abs(b)))
         allowed = TOLERANCE * eps * math.sqrt(reduction) * scale
         if not error <= allowed:
-            raise SystemExit(f"bench_conv: {layer.name} ({layer.describe()}): convkit's {name} differs from the "
-                             f"peer's by up to {error:.3g} (allowed {allowed:.3g}, largest |{name}| {scale:.3g})")
+            raise SystemExit(f"bench_conv: {layer.name} ({layer.describe()}): convkit's {name} differs from "
+                             f"{peer}'s by up to {error:.3g} (allowed {allowed:.3g}, largest |{name}| {scale:.3g})")
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """How every layer of one run is measured."""
 
-    peer: Callable[[Problem], Passes]
+    peers: list  # of Peer
     backward: bool
     repeats: int  # timed calls per round, after a warm-up call
-    rounds: int  # alternations of convkit and the peer
+    rounds: int  # alternations of convkit and the peers
     peak: float  # FP32 FMA peak, GFLOP/s
+    settle: bool = True  # pause before each timing (not in a --quick smoke test, whose timings mean nothing)
 
 
-def time_alternating(
-    ours: Callable[[], object], theirs: Callable[[], object], settings: Settings
-) -> tuple[float, float]:
-    """Median seconds of each call over rounds that alternate the two, settling before each."""
-    times: tuple[list, list] = ([], [])
-    for _ in range(settings.rounds):
-        for call, record in zip((ours, theirs), times):
-            common.settle()
-            record.append(common.median_seconds(call, settings.repeats))
-    return statistics.median(times[0]), statistics.median(times[1])
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """One timed call: convkit's, or a peer's in one layout."""
+
+    peer: str  # "convkit" or the peer's name
+    layout: str
+    call: Callable[[], object]
+    repeats: int
+    rounds: int
+    warm_up: bool = True
+
+
+def time_alternating(contenders: Sequence[Contender], settle: bool) -> list[float]:
+    """Median seconds of each contender over rounds that alternate them (each in its first `rounds` rounds),
+    settling before each."""
+    times: list[list[float]] = [[] for _ in contenders]
+    for round_index in range(max(c.rounds for c in contenders)):
+        for c, record in zip(contenders, times):
+            if round_index < c.rounds:
+                if settle:
+                    common.settle()
+                record.append(common.median_seconds(c.call, c.repeats, warm_up=c.warm_up))
+    return [statistics.median(t) for t in times]
+
+
+def best_per_peer(contenders: Sequence[Contender], seconds: Sequence[float]) -> dict:
+    """{peer: (seconds, layout)} of each peer's fastest layout; convkit's under "convkit"."""
+    best: dict = {}
+    for c, t in zip(contenders, seconds):
+        if c.peer not in best or t < best[c.peer][0]:
+            best[c.peer] = (t, c.layout)
+    return best
 
 
 def measure(layer: Layer, settings: Settings) -> dict:
-    """Check one layer against the peer, then time it: one result row."""
+    """Check one layer against every peer, then time it: one result row."""
     problem = make_problem(layer)
-    ours, theirs = convkit_passes(problem), settings.peer(problem)
-    pass_name = "forward_backward" if settings.backward else "forward"
-    check_agreement(layer, getattr(ours, pass_name)(), theirs.to_channels_last(getattr(theirs, pass_name)()))
+    ours = convkit_passes(problem)
+    pass_names = ["forward", "forward_backward"] if settings.backward else ["forward"]
+    expected = getattr(ours, pass_names[-1])()
+    contenders: dict = {name: [Contender("convkit", "NHWC", getattr(ours, name), settings.repeats, settings.rounds)]
+                        for name in pass_names}
+    for peer in settings.peers:
+        for layout, make_passes in peer.layouts(layer).items():
+            theirs = make_passes(problem)
+            check_agreement(layer, f"{peer.name} {layout}", expected,
+                            theirs.to_channels_last(getattr(theirs, pass_names[-1])()))
+            for name in pass_names:
+                contenders[name].append(Contender(peer.name, layout, getattr(theirs, name), peer.repeats or settings.repeats,
+                                                  peer.rounds or settings.rounds, peer.warm_up))
+    row = {"layer": layer.name, "problem": layer.describe()}
+    layouts = []
+    for label, name, flops in (("fwd", "forward", layer.forward_flops), ("f+b", "forward_backward", 3 * layer.forward_flops)):
+        best = best_per_peer(contenders[name], time_alternating(contenders[name], settings.settle)) if name in contenders else None
+        row.update(pass_columns(label, flops, best, [peer.name for peer in settings.peers], settings.peak))
+        if best and "torch" in best:
+            layouts.append(best["torch"][1])
+    if any(peer.name == "torch" for peer in settings.peers):
+        row["torch layout"] = "/".join(layouts)
+    return row
 
-    forward = time_alternating(ours.forward, theirs.forward, settings)
-    both = time_alternating(ours.forward_backward, theirs.forward_backward, settings) if settings.backward else None
-    return {
-        "layer": layer.name,
-        "problem": layer.describe(),
-        **pass_columns("fwd", layer.forward_flops, forward, settings.peak),
-        **pass_columns("f+b", 3 * layer.forward_flops, both, settings.peak),
-    }
 
-
-def pass_columns(label: str, flops: float, seconds: tuple[float, float] | None, peak: float) -> dict:
-    """convkit's GFLOP/s and % of peak, the peer's GFLOP/s, and the ratio, from (convkit, peer) seconds;
-    all None (n/a) for a pass that was not timed."""
-    names = [f"convkit {label} GF/s", f"{label} % peak", f"peer {label} GF/s", f"{label} ratio"]
-    if seconds is None:
+def pass_columns(label: str, flops: float, best: dict | None, peers: Sequence[str], peak: float) -> dict:
+    """convkit's GFLOP/s and % of peak, then each peer's GFLOP/s and ratio (peer time / convkit time), from
+    best_per_peer's seconds; all None (n/a) for a pass that was not timed."""
+    names = [f"convkit {label} GF/s", f"{label} % peak", *[f"{p} {label} {what}" for p in peers for what in
+                                                            ("GF/s", "ratio")]]
+    if best is None:
         return dict.fromkeys(names)
-    ours, theirs = seconds
-    return dict(zip(names, [flops / ours / 1e9, 100 * flops / ours / 1e9 / peak, flops / theirs / 1e9, theirs / ours]))
+    ours = best["convkit"][0]
+    values = [flops / ours / 1e9, 100 * flops / ours / 1e9 / peak]
+    for p in peers:
+        values += [flops / best[p][0] / 1e9, best[p][0] / ours]
+    return dict(zip(names, values))
 
 
 def summarise(rows: Sequence[dict]) -> list[dict]:
@@ -326,28 +463,47 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
 
     return [
         {"layer": "geomean", **{column: over(column, common.geomean) for column in numeric}},
-        {"layer": "min", **{column: over(column, min) for column in numeric if column.endswith("ratio")}},
+        {"layer": "min", **{column: over(column, min) for column in numeric if column.endswith(" ratio")}},
     ]
+
+
+NUMPY_TARGET = 20  # the issue's target: convkit at least 20x faster than the NumPy im2col reference on every layer
+
+
+def numpy_target_line(rows: Sequence[dict]) -> str:
+    """"≥ 20x NumPy on every layer: fwd yes (min 31.2x, conv1d), f+b ..." for each pass that was timed."""
+    verdicts = []
+    for label in ("fwd", "f+b"):
+        ratios = [(row[f"numpy {label} ratio"], row["layer"]) for row in rows if row.get(f"numpy {label} ratio")]
+        if ratios:
+            worst = min(ratios)
+            verdicts.append(f"{label} {'yes' if worst[0] >= NUMPY_TARGET else 'no'} (min {worst[0]:.1f}x, {worst[1]})")
+    return f"≥ {NUMPY_TARGET}x NumPy on every layer: " + (", ".join(verdicts) or "n/a (numpy not measured)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per round, after a warm-up (default 7)")
+    parser.add_argument("--numpy-repeats", type=int, default=1,
+                        help="timed calls of the NumPy reference, one round, no extra warm-up (default 1)")
     parser.add_argument("--quick", action="store_true", help="tiny versions of the layers (smoke test, seconds)")
-    parser.add_argument("--json", action="store_true")
+    common.add_output_options(parser)
     parser.add_argument("--layers", help="comma-separated layer names or 1-based indices (default: all)")
     parser.add_argument("--no-backward", action="store_true", help="time the forward pass only")
-    parser.add_argument("--peer", choices=["auto", "torch", "numpy"], default="auto",
-                        help="auto (default): PyTorch when installed, else the NumPy im2col baseline")
+    parser.add_argument("--peers", default="auto",
+                        help=f"comma-separated peers among {', '.join(PEERS)}, or auto (default): every one installed")
     args = parser.parse_args(argv)
     layers = common.select(args.layers, LAYERS, "--layers", parser, by_index=True)
+    unknown = set(args.peers.split(",")) - set(PEERS) if args.peers != "auto" else set()
+    if unknown:
+        parser.error(f"--peers: unknown {', '.join(sorted(unknown))}; choose among auto, {', '.join(PEERS)}")
     common.pin_threads(args.threads)
 
     import convkit
 
     convkit.set_num_threads(args.threads)
-    peer_name, peer = choose_peer(args.peer, args.threads)
+    peers, skipped = find_peers(args.peers, args.threads, args.numpy_repeats)
     backward = not args.no_backward and hasattr(convkit.ops, "conv_backward")
     if backward:
         backward_note = "gradients of x, w and b (convkit.ops.conv_backward), counted as 3x the forward FLOPs"
@@ -356,24 +512,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     machine = common.describe_machine(args.threads)
     peak = convkit._C.fma_peak_gflops(args.threads)
-    machine.update({"fp32_peak_gflops": round(peak, 1), "peer": peer_name, "backward": backward})
-    if not args.json:
-        print(f"# conv float32, {args.threads} thread(s), {machine['cpu']}, convkit {machine['convkit']}, "
-              f"numpy {machine['numpy']}{', quick (tiny layers)' if args.quick else ''}")
-        print(f"# peer: {peer_name}")
-        print(f"# measured FP32 FMA peak: {peak:.1f} GFLOP/s; kernels: {machine['kernels']}")
-        print(f"# f+b: {backward_note}; ratio = peer time / convkit time (> 1: convkit faster)", flush=True)
+    machine.update({"fp32_peak_gflops": round(peak, 1), "peers": {peer.name: peer.description for peer in peers},
+                    "peers_skipped": skipped, "backward": backward, "quick": args.quick})
+    common.print_header([
+        f"# conv float32{', quick (tiny layers)' if args.quick else ''}", *common.machine_lines(machine),
+        *[f"# peer {peer.name}: {peer.description}" for peer in peers], *[f"# peer {note}" for note in skipped],
+        f"# measured FP32 FMA peak: {peak:.1f} GFLOP/s",
+        f"# f+b: {backward_note}; ratio PEER = peer time / convkit time (> 1: convkit faster)"], args)
 
-    # One round is enough for the smoke test; two let the shared machine's noise hit both libraries alike.
-    settings = Settings(peer, backward, args.repeats, rounds=1 if args.quick else 2, peak=peak)
+    # One round is enough for the smoke test; two let the shared machine's noise hit all libraries alike.
+    settings = Settings(peers, backward, args.repeats, rounds=1 if args.quick else 2, peak=peak, settle=not args.quick)
     rows = []
     for i, layer in enumerate(layers, 1):
         row = measure(layer.quick() if args.quick else layer, settings)
         rows.append(row)
-        fb = f", f+b {row['convkit f+b GF/s']:.1f} GF/s x{row['f+b ratio']:.2f}" if backward else ""
-        print(f"[{i}/{len(layers)}] {layer.name} ({row['problem']}): fwd {row['convkit fwd GF/s']:.1f} GF/s "
-              f"x{row['fwd ratio']:.2f}{fb}", file=sys.stderr, flush=True)
-    common.print_table(rows, list(rows[0]), args.json, machine, summarise(rows))
+        ratios = ", ".join(f"{label} x{row[f'{peer.name} {label} ratio']:.2f} {peer.name}" for peer in peers
+                           for label in (("fwd", "f+b") if backward else ("fwd",)))
+        print(f"[{i}/{len(layers)}] {layer.name} ({row['problem']}): fwd {row['convkit fwd GF/s']:.1f} GF/s"
+              f"{', ' + ratios if ratios else ''}", file=sys.stderr, flush=True)
+    common.print_table(rows, list(rows[0]), args.json, machine, summarise(rows), as_csv=args.csv,
+                       notes=[numpy_target_line(rows)])
     return 0
 
 

@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     machine["fp32_peak_gflops"] = round(peak, 1)
     if not args.json:
         print(f"# GEMM {args.dtype}, {args.threads} thread(s), {machine['cpu']}, numpy {machine['numpy']}")
-        print(f"# measured FP32 FMA peak: {peak:.1f} GFLOP/s; kernels: {machine['kernels']}", flush=True)
+        print("\n".join(common.machine_lines(machine)))
+        print(f"# measured FP32 FMA peak: {peak:.1f} GFLOP/s", flush=True)
 
     dtype = np.float32 if args.dtype == "f32" else np.float64
     shapes = [(64, 64, 64, "square 64"), (6, 2000, 25, "LeNet-like")] if args.quick else SQUARES + CONV_SHAPES

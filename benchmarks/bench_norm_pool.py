@@ -421,6 +421,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.json:
         print(f"# pooling and normalization, float32, {args.threads} thread(s), {machine['cpu']}, convkit "
               f"{machine['convkit']}{', quick (tiny shapes)' if args.quick else ''}")
+        print("\n".join(common.machine_lines(machine)))
         print(f"# peer: {peer_name}; ratio = peer time / convkit time (> 1: convkit faster)")
         print(f"# STREAM-like copy: {dram:.1f} GB/s for {'1 MiB' if args.quick else '256 MiB'} (DRAM); "
               "'% roof' is against the copy of x's size (copy GB/s)", flush=True)

@@ -40,8 +40,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--quick", action="store_true", help="3 repeats: a smoke test (`convkit bench --quick`)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
     common.pin_threads(args.threads)
 
     import numpy as np
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
         print(json.dumps({"machine": common.describe_machine(args.threads), "rows": rows}, indent=1))
     else:
         print(f"# optimizer step, float32, {args.threads} thread(s); ratio = time / convkit time (same optimizer)")
+        print("\n".join(common.machine_lines(common.describe_machine(args.threads))))
         print(f"{'net':<10} {'implementation':<28} {'ms/step':>9} {'GB/s':>7} {'ratio':>6}")
         for r in rows:
             print(f"{r['net']:<10} {r['impl']:<28} {r['ms']:>9.3f} {r['gb_per_s']:>7.1f} {r['ratio']:>6.2f}")

@@ -407,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10, help="timed steps per library per round (default 10)")
     parser.add_argument("--quick", action="store_true", help="tiny batches and inputs (smoke test, seconds)")
-    parser.add_argument("--json", action="store_true")
+    common.add_output_options(parser)
     parser.add_argument("--models", help=f"comma-separated networks (default: all of {[n.name for n in NETS]})")
     parser.add_argument("--peer", choices=["auto", "torch", "none"], default="auto",
                         help="auto (default): PyTorch when installed; none: convkit alone")
@@ -430,12 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = common.describe_machine(args.threads)
     machine.update({"peer": f"torch {torch_version}" if torch_version else "none", "repeats": args.repeats,
                     "rss_steps": args.rss_steps, "quick": args.quick})
-    if not args.json:
-        print(f"# training steps, float32, {args.threads} thread(s), {machine['cpu']}, convkit {machine['convkit']}, "
-              f"numpy {machine['numpy']}{', quick (tiny shapes)' if args.quick else ''}")
-        print(f"# peer: {machine['peer']}; ratio = torch time / convkit time per step (> 1: convkit faster)")
-        print(f"# MiB: peak RSS above the imports over {args.rss_steps} steps, each library in its own process",
-              flush=True)
+    common.print_header([
+        f"# training steps, float32{', quick (tiny shapes)' if args.quick else ''}", *common.machine_lines(machine),
+        f"# peer: {machine['peer']}; ratio = torch time / convkit time per step (> 1: convkit faster)",
+        "# not peers here: TensorFlow/Keras (no Keras twins of the networks are written yet) and NumPy (no NumPy "
+        "training step; bench_conv.py compares the layers with NumPy)",
+        f"# MiB: peak RSS above the imports over {args.rss_steps} steps, each library in its own process"], args)
     rows = []
     for i, net in enumerate(nets, 1):
         row = measure(net, args, torch_version is not None)
@@ -446,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{row['convkit img/s']:.1f} img/s{peer}", file=sys.stderr, flush=True)
     ratios = [row["ratio"] for row in rows if row["ratio"]]
     summary = [{"net": "geomean", "ratio": common.geomean(ratios)}] if ratios else []
-    common.print_table(rows, list(rows[0]), args.json, machine, summary)
+    common.print_table(rows, list(rows[0]), args.json, machine, summary, as_csv=args.csv)
     return 0
 
 

@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.steps} steps: fastest {fastest:.2f} ms ({batch / fastest * 1e3:.0f} img/s), median {median:.2f} ms")
     network = 1e3 * min(times["step", "total"] - sum(times.get((b, "total"), 0.0) for b in buckets) for times in steps)
     total = sum(ms(bucket, "total") for bucket in buckets) + network
+    print("\n".join(common.machine_lines(common.describe_machine(args.threads))))
     print("| where | ms | C++ ms | Python ms | % of step |")
     print("|---|---|---|---|---|")
     for bucket in buckets:

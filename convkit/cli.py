@@ -294,21 +294,41 @@ def benchmarks_dir() -> Optional[Path]:
     return None
 
 
-BENCHMARKS = ("bench_gemm.py", "bench_conv.py", "bench_norm_pool.py", "bench_optim.py", "bench_augment.py")
+BENCHMARKS = ("bench_gemm.py", "bench_conv.py", "bench_norm_pool.py", "bench_optim.py", "bench_augment.py",
+              "bench_train.py", "profile_step.py")
+# The C++ benchmark executable that setup.py links next to the extension (see csrc/bench/executable/).
+NATIVE_BENCH = "convkit-bench"
+
+
+def native_bench_path() -> Path:
+    """Where the installed (or in-place built) convkit-bench executable lives; it may be absent."""
+    return Path(__file__).resolve().parent / "bin" / NATIVE_BENCH
 
 
 def cmd_bench(args) -> int:
-    folder = args.folder or benchmarks_dir()
-    if args.folder is not None and not (folder / "common.py").is_file():
-        raise SystemExit(f"convkit bench: --from {str(folder)!r} is not convkit's benchmarks/ folder")
-    if folder is None:
-        raise SystemExit("convkit bench runs the scripts in the repository's benchmarks/ folder: run it from a "
-                         "clone of convkit (the folder is not part of the installed package)")
-    scripts = [s for s in BENCHMARKS if (folder / s).is_file() and (not args.only or s in args.only)]
+    chosen = [NATIVE_BENCH] if args.native else (args.only or [NATIVE_BENCH, *BENCHMARKS])
+    passed_on = [*(["--quick"] if args.quick else []), *args.extra]
+    commands = []
+    if NATIVE_BENCH in chosen:
+        if native_bench_path().is_file():
+            commands.append((NATIVE_BENCH, [str(native_bench_path()), *passed_on]))
+        elif args.native or args.only:
+            raise SystemExit(f"convkit bench: {str(native_bench_path())!r} is missing: the executable is linked with "
+                             "the extension (pip install . or python setup.py build_ext --inplace); see the build log")
+        else:
+            print(f"== {NATIVE_BENCH}: skipped, not built with this installation", flush=True)
+    scripts = [s for s in BENCHMARKS if s in chosen]
+    if scripts:
+        folder = args.folder or benchmarks_dir()
+        if args.folder is not None and not (folder / "common.py").is_file():
+            raise SystemExit(f"convkit bench: --from {str(folder)!r} is not convkit's benchmarks/ folder")
+        if folder is None:
+            raise SystemExit("convkit bench runs the scripts in the repository's benchmarks/ folder: run it from a "
+                             "clone of convkit (the folder is not part of the installed package), or use --native")
+        commands += [(s, [sys.executable, str(folder / s), *passed_on]) for s in scripts if (folder / s).is_file()]
     status = 0
-    for script in scripts:
-        print(f"== {script}", flush=True)
-        command = [sys.executable, str(folder / script), *(["--quick"] if args.quick else []), *args.extra]
+    for name, command in commands:
+        print(f"== {name}", flush=True)
         status = max(status, subprocess.call(command))
     return status
 
@@ -357,19 +377,29 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--list", action="store_true", help="list the zoo's models and exit")
     summary.set_defaults(run=cmd_summary)
 
-    bench = commands.add_parser("bench", help="run the benchmark suite (from a clone of the repository)")
+    bench = commands.add_parser("bench", help="run the benchmark suite: the C++ executable, then the scripts of "
+                                              "benchmarks/ (from a clone of the repository)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    bench.add_argument("--native", action="store_true",
+                       help=f"run only the installed C++ executable {NATIVE_BENCH} (no clone needed)")
     bench.add_argument("--from", dest="folder", type=Path, metavar="DIR",
                        help="the benchmarks/ folder (default: next to the package, or in the current directory)")
-    bench.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this script (repeatable)")
-    bench.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed on to every script")
+    bench.add_argument("--only", action="append", choices=[NATIVE_BENCH, *BENCHMARKS],
+                       help="run only this one (repeatable)")
+    bench.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed on to every benchmark")
     bench.set_defaults(run=cmd_bench)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `convkit bench` passes the options it does not know on to the benchmarks (argparse's REMAINDER alone
+    # would only catch them after a first positional argument).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.extra = [*unknown, *args.extra]
     if args.command is None:
         parser.print_help()
         return 2

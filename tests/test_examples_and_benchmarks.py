@@ -1,5 +1,7 @@
 """The examples and benchmark scripts run (tiny settings), so they cannot rot unnoticed."""
+import csv
 import importlib.util
+import io
 import json
 import subprocess
 import sys
@@ -33,19 +35,46 @@ CONV_LAYERS = ["conv3x3", "conv1x1", "stem7x7s2", "conv3x3-256", "depthwise3x3",
                "conv1d", "conv3x3s2"]
 
 
-@pytest.mark.parametrize("peer", [
-    "auto",
-    pytest.param("numpy", marks=pytest.mark.skipif(not HAS_TORCH, reason="without PyTorch, auto runs the NumPy peer")),
-])
-def test_conv_benchmark_quick_json(peer):
-    """Every layer is checked against the peer and timed, forward and forward+backward."""
-    args = ("--quick", "--json", "--repeats", "1", "--peer", peer)
+HAS_TF = importlib.util.find_spec("tensorflow") is not None
+
+
+def test_conv_benchmark_quick_json():
+    """Every layer is checked against every peer and timed, forward and forward+backward; the NumPy reference is
+    always among the peers, PyTorch and TensorFlow when installed."""
+    args = ("--quick", "--json", "--repeats", "1")
     report = json.loads(run(str(ROOT / "benchmarks" / "bench_conv.py"), *args).stdout)
-    assert report["machine"]["threads"] == 2 and report["machine"]["backward"]
-    assert report["machine"]["peer"].split()[0] == ("torch" if peer == "auto" and HAS_TORCH else "numpy")
+    machine = report["machine"]
+    assert machine["threads"] == 2 and machine["backward"]
+    expected = ["torch"] * HAS_TORCH + ["numpy"] + ["tf"] * HAS_TF
+    assert list(machine["peers"]) == expected
     assert [row["layer"] for row in report["rows"]] == CONV_LAYERS
-    timed = ["convkit fwd GF/s", "peer fwd GF/s", "fwd ratio", "convkit f+b GF/s", "peer f+b GF/s", "f+b ratio"]
+    timed = [f"{who} {label} {what}" for label in ("fwd", "f+b")
+             for who, what in [("convkit", "GF/s"), *[(peer, w) for peer in expected for w in ("GF/s", "ratio")]]]
     assert all(row[key] > 0 for row in report["rows"] + report["summary"][:1] for key in timed)
+    if "torch" in expected:
+        assert all(layout in ("NCHW", "channels_last") for row in report["rows"] for layout in row["torch layout"].split("/"))
+        assert report["rows"][CONV_LAYERS.index("conv1d")]["torch layout"] == "NCHW/NCHW"  # no channels_last in 1-D
+    assert report["notes"][0].startswith("≥ 20x NumPy on every layer: fwd ")
+
+
+def test_conv_benchmark_csv_and_target_line():
+    """--peers numpy alone; the CSV table on stdout, the description and the 20x NumPy check on stderr."""
+    done = run(str(ROOT / "benchmarks" / "bench_conv.py"), "--quick", "--csv", "--repeats", "1", "--peers", "numpy",
+               "--layers", "lenet5x5,conv1d")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [row["layer"] for row in rows] == ["lenet5x5", "conv1d", "geomean", "min"]
+    assert all(float(row["numpy fwd ratio"]) > 0 for row in rows)
+    verdict = "yes" if min(float(row["numpy fwd ratio"]) for row in rows[:2]) >= 20 else "no"
+    assert f"≥ 20x NumPy on every layer: fwd {verdict} (min " in done.stderr
+    assert "# threads: 2 for every library" in done.stderr and "# machine: " in done.stderr
+
+
+@pytest.mark.skipif(HAS_TF, reason="TensorFlow is installed")
+def test_conv_benchmark_skips_missing_tensorflow():
+    report = json.loads(run(str(ROOT / "benchmarks" / "bench_conv.py"), "--quick", "--json", "--repeats", "1",
+                            "--peers", "numpy,tf", "--layers", "conv1d").stdout)
+    assert list(report["machine"]["peers"]) == ["numpy"]
+    assert report["machine"]["peers_skipped"] == ["tf: tensorflow is not installed"]
 
 
 NORM_POOL_OPS = ["batchnorm", "maxpool2", "maxpool3", "avgpool2", "layernorm", "groupnorm"]
@@ -89,6 +118,14 @@ def test_train_benchmark_quick_json(peer):
             assert row["torch layout"] in ("NCHW", "channels_last") and row["max logit diff 1e-6"] < 100
         else:
             assert row["torch img/s"] is None and row["ratio"] is None and row["max logit diff 1e-6"] is None
+
+
+def test_train_benchmark_csv():
+    done = run(str(ROOT / "benchmarks" / "bench_train.py"), "--quick", "--csv", "--repeats", "1", "--rss-steps", "1",
+               "--peer", "none", "--models", "lenet5")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [row["net"] for row in rows] == ["lenet5"] and float(rows[0]["convkit img/s"]) > 0
+    assert rows[0]["ratio"] == "" and "# threads: 2 for every library" in done.stderr
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="needs PyTorch")

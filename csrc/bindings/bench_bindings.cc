@@ -2,40 +2,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
 #include "bench/fma_peak.h"
 #include "bench/stream_copy.h"
-#include "bench/timing.h"
+#include "bench/time_gemm.h"
 #include "bindings/module.h"
-#include "core/checked_math.h"
-#include "core/threading.h"
-#include "ops/gemm.h"
 
 namespace convkit::bindings {
-namespace {
 
 namespace py = pybind11;
-
-template <class T>
-std::vector<double> time_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool transpose_a, bool transpose_b,
-                              int repeats) {
-  std::vector<T> a(checked_mul(m, k, "a")), b(checked_mul(k, n, "b")), c(checked_mul(m, n, "c"));
-  std::mt19937 rng(42);
-  std::uniform_real_distribution<T> uniform(-1, 1);
-  for (T& v : a) v = uniform(rng);
-  for (T& v : b) v = uniform(rng);
-  // Stored row-major as op(A) and op(B) would be passed by a caller that transposes.
-  MatrixRef<const T> av{a.data(), m, k, k, 1}, bv{b.data(), k, n, n, 1};
-  if (transpose_a) av = MatrixRef<const T>{a.data(), k, m, m, 1}.transposed();
-  if (transpose_b) bv = MatrixRef<const T>{b.data(), n, k, k, 1}.transposed();
-  MatrixRef<T> cv{c.data(), m, n, n, 1};
-  return bench::time_calls(repeats, [&] { gemm<T>(av, bv, cv, T(1), T(0)); });
-}
-
-}  // namespace
 
 void bind_bench(py::module_& m) {
   m.def(
@@ -44,8 +21,8 @@ void bind_bench(py::module_& m) {
          int repeats) {
         if (m < 1 || n < 1 || k < 1 || repeats < 1) throw py::value_error("bench_gemm needs positive sizes");
         py::gil_scoped_release release;
-        if (dtype == "f32") return time_gemm<float>(m, n, k, transpose_a, transpose_b, repeats);
-        if (dtype == "f64") return time_gemm<double>(m, n, k, transpose_a, transpose_b, repeats);
+        if (dtype == "f32") return bench::time_gemm<float>(m, n, k, transpose_a, transpose_b, repeats);
+        if (dtype == "f64") return bench::time_gemm<double>(m, n, k, transpose_a, transpose_b, repeats);
         throw py::value_error("dtype must be 'f32' or 'f64', got '" + dtype + "'");
       },
       py::arg("m"), py::arg("n"), py::arg("k"), py::arg("dtype") = "f32", py::arg("transpose_a") = false,
