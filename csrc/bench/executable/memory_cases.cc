@@ -46,8 +46,12 @@ Case im2col_case(const ConvLayer& layer) {
           [g, x_size, pixels, row_len](int repeats) {
             const std::vector<float> x = random_floats(x_size, 2);
             const std::int64_t tile_rows = std::max<std::int64_t>(96, (std::int64_t{1} << 20) / (row_len * kFloat));
+            const WorkspaceCall call;
+            const WorkspaceCharge tile_charge(checked_mul(checked_mul(tile_rows, row_len, "im2col tile"), kFloat,
+                                                          "im2col tile"),
+                                              "im2col tile");
             AlignedBuffer tile;
-            float* cols = tile.reserve_elements<float>(checked_mul(tile_rows, row_len, "im2col tile"));
+            float* cols = tile.reserve_elements<float>(tile_charge);
             const int threads = num_threads();
             return time_calls(repeats, [&] {
               for (std::int64_t p0 = 0; p0 < pixels; p0 += tile_rows) {
