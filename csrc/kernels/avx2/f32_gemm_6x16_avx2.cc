@@ -32,6 +32,7 @@ void transpose_6x8(const __m256 (&r)[8], __m256 (&column)[8]) {
 // own store overwrites them; a chunk's last column is stored as 4 + 2 instead.
 void pack_a_6rows_f32(std::int64_t kc, const float* const* rows, float alpha, float* dst) noexcept {
   const __m256 scale = _mm256_set1_ps(alpha);
+  const bool scaled = alpha != 1.0f;  // convolution always packs with alpha = 1: skip six multiplies
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (std::int64_t p = 0; p < kc; p += 8, dst += 48) {
     const int m = static_cast<int>(std::min<std::int64_t>(8, kc - p));
@@ -41,7 +42,8 @@ void pack_a_6rows_f32(std::int64_t kc, const float* const* rows, float alpha, fl
       if (i >= 6 || rows[i] == nullptr) {
         r[i] = _mm256_setzero_ps();
       } else {
-        r[i] = _mm256_mul_ps(scale, m == 8 ? _mm256_loadu_ps(rows[i] + p) : _mm256_maskload_ps(rows[i] + p, mask));
+        r[i] = m == 8 ? _mm256_loadu_ps(rows[i] + p) : _mm256_maskload_ps(rows[i] + p, mask);
+        if (scaled) r[i] = _mm256_mul_ps(scale, r[i]);
       }
     }
     __m256 column[8];
