@@ -245,25 +245,20 @@ void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const Gem
   for (int64_t i = 0; i < mc; i += mr, dst += mr * kc) {
     const int rows = static_cast<int>(std::min<int64_t>(mr, mc - i));
     const T* panel = block + i * a_.row_stride;
-    if (a_.col_stride == 1) {  // contiguous rows: the kernel's own (transposing) packer
+    if (a_.col_stride == 1) {  // contiguous rows: the kernel's own packer
       const T* row_ptrs[kMaxKernelRows];
       for (int r = 0; r < mr; ++r) row_ptrs[r] = r < rows ? panel + r * a_.row_stride : nullptr;
-      uk.pack_a_rows(kc, row_ptrs, alpha, dst);
+      uk.pack_a_rows(kc, 0, kc, row_ptrs, alpha, dst);
       continue;
     }
-    if (a_.row_stride == 1) {  // a transposed row-major matrix (dy^T in conv backward weights): a panel
-                               // column is `rows` contiguous values
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* column = panel + p * a_.col_stride;
-        for (int r = 0; r < rows; ++r) dst[p * mr + r] = alpha * column[r];
-        std::fill(dst + p * mr + rows, dst + (p + 1) * mr, T(0));
+    // Strided rows (dy^T in conv backward weights: a panel column is `rows` contiguous values).
+    for (int r = 0; r < mr; ++r) {
+      const T* row = panel + r * a_.row_stride;
+      if (r >= rows) {
+        for (int64_t p = 0; p < kc; ++p) dst[panel_index(uk.a_layout, mr, kc, r, p)] = T(0);
+      } else {
+        for (int64_t p = 0; p < kc; ++p) dst[panel_index(uk.a_layout, mr, kc, r, p)] = alpha * row[p * a_.col_stride];
       }
-      continue;
-    }
-    for (int64_t p = 0; p < kc; ++p) {
-      int r = 0;
-      for (; r < rows; ++r) dst[p * mr + r] = alpha * panel[r * a_.row_stride + p * a_.col_stride];
-      for (; r < mr; ++r) dst[p * mr + r] = T(0);
     }
   }
 }

@@ -163,7 +163,7 @@ class Im2colA final : public PackSourceA<T> {
                                                                                         taps_[tap].kw);
           row_ptrs[r] = offset < 0 ? nullptr : x_ + offset + c0;
         }
-        uk.pack_a_rows(c1 - c0, row_ptrs, alpha, dst + (seg * run + c0 - p0) * mr);
+        uk.pack_a_rows(kc, seg * run + c0 - p0, c1 - c0, row_ptrs, alpha, dst);
       }
     }
   }
