@@ -9,8 +9,10 @@
 //   backward data    dx      += col2im(dy[:, g] @ w_g^T)
 //   backward weights dw_g     = cols_g^T @ dy[:, g]               db = sum over P of dy
 //
-// The column matrix is built in cache-sized tiles of output pixels, never for the whole batch. A 1x1
-// kernel with stride 1 and no padding needs no im2col at all: x itself is the column matrix.
+// The forward pass and backward weights never build the column matrix: the GEMM packs its panels straight
+// from x (Im2colA as the forward's A, Im2colB as backward weights' B; ops/im2col.h). Backward data's col2im
+// path builds it in cache-sized tiles of output pixels, never for the whole batch. A 1x1 kernel with
+// stride 1 and no padding needs no im2col at all: x itself is the column matrix.
 //
 // Every result is independent of the thread count, bit for bit: threads either split a GEMM (whose
 // result does not depend on the split) or own whole tiles/images whose arithmetic order is fixed.
@@ -116,13 +118,14 @@ void sum_rows(const T* m, int64_t rows, int64_t cols, T* sum, int threads) {
   });
 }
 
-// The most pixels (k) of an m x n x k product whose GEMM packing panels fit the workspace limit (at least
-// one: a product that does not fit even then fails in the GEMM with the bytes it needs).
+// The most pixels (k) of an m x n x k product whose GEMM packing panels fit the workspace limit, but not
+// fewer than kMinTileRows: products that short would be mostly overhead, so a limit that tight fails in
+// the GEMM with the bytes it needs instead.
 template <class T>
 int64_t pixels_in_workspace(int64_t m, int64_t n, int64_t pixels, const GemmUkernel<T>& kernel, int threads) {
   const auto fits = [&](int64_t k) { return gemm_cpu_workspace_bytes(m, n, k, kernel, threads) <= workspace_limit(); };
   if (fits(pixels)) return pixels;
-  int64_t lo = 1, hi = pixels - 1;  // the answer is in [lo, hi], lo when nothing fits
+  int64_t lo = std::min(pixels, kMinTileRows), hi = pixels - 1;  // the answer is in [lo, hi]
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo + 1) / 2;
     if (fits(mid)) {
