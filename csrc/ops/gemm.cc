@@ -251,7 +251,18 @@ void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const Gem
       uk.pack_a_rows(kc, 0, kc, row_ptrs, alpha, dst);
       continue;
     }
-    // Strided rows (dy^T in conv backward weights: a panel column is `rows` contiguous values).
+    if (a_.row_stride == 1) {  // a transposed row-major matrix (dy^T in conv backward weights): walk it
+                               // the way it is stored, a panel column of `rows` contiguous values at a time
+      const int64_t row_step = panel_index(uk.a_layout, mr, kc, 1, 0), p_step = panel_index(uk.a_layout, mr, kc, 0, 1);
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* column = panel + p * a_.col_stride;
+        for (int r = 0; r < rows; ++r) dst[r * row_step + p * p_step] = alpha * column[r];
+      }
+      for (int r = rows; r < mr; ++r) {
+        for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = T(0);
+      }
+      continue;
+    }
     for (int r = 0; r < mr; ++r) {
       const T* row = panel + r * a_.row_stride;
       if (r >= rows) {
