@@ -79,7 +79,7 @@ struct Problem {
   T alpha, beta;
   const GemmEpilogue<T>& epilogue;
   const GemmUkernel<T>& kernel;
-  bool b_stays_packed;  // every thread packs its columns of B whole, once (see packs_b_whole)
+  bool b_whole;  // every thread packs its columns of B whole, once (see packs_b_whole)
 };
 
 // Whether a thread's columns of B, packed whole (all of k), fit beside the A block in L2: then they are
@@ -128,7 +128,7 @@ void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_
   const GemmUkernel<T>& uk = pr.kernel;
   const int64_t k = pr.a.cols();
   const int64_t kc_block = balanced_block(k, uk.kc);
-  if (pr.b_stays_packed) {
+  if (pr.b_whole) {
     // All of B packed once, slice after slice; then each A block runs through every k slice while its
     // mc x n block of C is still in cache (the order below would stream all of C once per slice).
     const int64_t nc = n1 - n0, panel_width = round_up(nc, int64_t(uk.nr));
@@ -251,25 +251,22 @@ void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const Gem
       uk.pack_a_rows(kc, 0, kc, row_ptrs, alpha, dst);
       continue;
     }
-    if (a_.row_stride == 1) {  // a transposed row-major matrix (dy^T in conv backward weights): walk it
-                               // the way it is stored, a panel column of `rows` contiguous values at a time
-      const int64_t row_step = panel_index(uk.a_layout, mr, kc, 1, 0), p_step = panel_index(uk.a_layout, mr, kc, 0, 1);
+    // Strided rows, written with the panel layout's steps. A transposed row-major matrix (dy^T in conv
+    // backward weights) is walked the way it is stored: a panel column of `rows` contiguous values at a time.
+    const int64_t row_step = panel_index(uk.a_layout, mr, kc, 1, 0), p_step = panel_index(uk.a_layout, mr, kc, 0, 1);
+    if (a_.row_stride == 1) {
       for (int64_t p = 0; p < kc; ++p) {
         const T* column = panel + p * a_.col_stride;
         for (int r = 0; r < rows; ++r) dst[r * row_step + p * p_step] = alpha * column[r];
       }
-      for (int r = rows; r < mr; ++r) {
-        for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = T(0);
+    } else {
+      for (int r = 0; r < rows; ++r) {
+        const T* row = panel + r * a_.row_stride;
+        for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = alpha * row[p * a_.col_stride];
       }
-      continue;
     }
-    for (int r = 0; r < mr; ++r) {
-      const T* row = panel + r * a_.row_stride;
-      if (r >= rows) {
-        for (int64_t p = 0; p < kc; ++p) dst[panel_index(uk.a_layout, mr, kc, r, p)] = T(0);
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[panel_index(uk.a_layout, mr, kc, r, p)] = alpha * row[p * a_.col_stride];
-      }
+    for (int r = rows; r < mr; ++r) {
+      for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = T(0);
     }
   }
 }
