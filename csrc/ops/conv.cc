@@ -9,8 +9,10 @@
 //   backward data    dx      += col2im(dy[:, g] @ w_g^T)
 //   backward weights dw_g     = cols_g^T @ dy[:, g]               db = sum over P of dy
 //
-// The column matrix is built in cache-sized tiles of output pixels, never for the whole batch. A 1x1
-// kernel with stride 1 and no padding needs no im2col at all: x itself is the column matrix.
+// The forward pass and backward weights never build the column matrix: the GEMM packs its panels straight
+// from x (Im2colA as the forward's A, Im2colB as backward weights' B; ops/im2col.h). Backward data's col2im
+// path builds it in cache-sized tiles of output pixels, never for the whole batch. A 1x1 kernel with
+// stride 1 and no padding needs no im2col at all: x itself is the column matrix.
 //
 // Every result is independent of the thread count, bit for bit: threads either split a GEMM (whose
 // result does not depend on the split) or own whole tiles/images whose arithmetic order is fixed.
@@ -125,6 +127,26 @@ void sum_rows(const T* m, int64_t rows, int64_t cols, T* sum, int threads) {
       for (int64_t c = 0; c < width; ++c) sum[c0 + c] = static_cast<T>(total[c]);
     }
   });
+}
+
+// The most pixels (k) of an m x n x k product whose GEMM packing panels fit the workspace still available to
+// this call (core/workspace.h), but not fewer than kMinTileRows: products that short would be mostly
+// overhead, so a limit that tight fails in the GEMM with the bytes it needs instead.
+template <class T>
+int64_t pixels_in_workspace(int64_t m, int64_t n, int64_t pixels, const GemmUkernel<T>& kernel, int threads) {
+  const int64_t available = workspace_available();
+  const auto fits = [&](int64_t k) { return gemm_workspace_bound<T>(m, n, k, kernel, threads) <= available; };
+  if (fits(pixels)) return pixels;
+  int64_t lo = std::min(pixels, kMinTileRows), hi = pixels - 1;  // the answer is in [lo, hi]
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
 }
 
 // With stride 1 and zero padding, dx is itself a convolution, as fast as the forward pass: of dy, padded
@@ -313,42 +335,24 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
     return;
   }
 
-  // dw_g^T = dy_g^T @ cols_g, summed tile by tile in order. Computing the transpose makes the column matrix
-  // the GEMM's B, whose row-major packing is plain copies, and the narrow dy the A it gathers.
+  // dw_g^T = dy_g^T @ cols_g. Computing the transpose makes the column matrix the GEMM's B, which packs
+  // itself from x (Im2colB: no column buffer), and the narrow dy the A. k runs over the P pixels in one
+  // product, or in chunks summed in order where its packing panels would not fit the workspace limit.
   const int64_t dw_elements = checked_mul(s.row_len, g.out_channels, "conv kernel");
   const WorkspaceCharge dw_charge(checked_mul(dw_elements, int64_t(sizeof(T)), "conv weight gradient"),
                                   "conv weight gradient");
   std::vector<T> dw_transposed(static_cast<size_t>(dw_elements));  // per group (Fg, R)
-  auto accumulate = [&](MatrixRef<const T> cols, int64_t p0, int64_t group) {
-    gemm_cpu(pixel_rows(dy, g.out_channels, p0, p0 + cols.rows, group * s.fg, s.fg).transposed(), cols,
-             MatrixRef<T>{dw_transposed.data() + group * s.fg * s.row_len, s.fg, s.row_len, s.row_len, 1}, T(1),
-             p0 == 0 ? T(0) : T(1), {}, kernel, threads);
-  };
-  if (is_pointwise(g)) {  // x is the column matrix
-    for (int64_t group = 0; group < g.groups; ++group) {
-      accumulate(pixel_rows(x, g.in_channels, 0, s.pixels, group * s.cg, s.cg), 0, group);
-    }
-  } else {  // column tiles, the threads splitting each tile's im2col rows, then its GEMM
-    // The tile shrinks to what dw's transpose and the GEMM's panels leave of the workspace.
-    auto gemm_panels_bytes = [&](int64_t rows) {
-      return gemm_workspace_bound<T>(s.fg, s.row_len, rows, kernel, threads);
-    };
-    s.fit_tiles<T>(workspace_available(), 1, gemm_panels_bytes);
-    const int64_t gemm_bytes = gemm_panels_bytes(s.tile_rows);
-    const int64_t tile_bytes = column_tiles_bytes<T>(s, 1);
-    require_workspace(checked_add(tile_bytes, gemm_bytes, "conv workspace"),
-                      "conv weight gradient (column tile and GEMM panels)");
-    const WorkspaceCharge tile_charge(tile_bytes, "conv column tiles");
-    T* cols = column_tiles<T>(tile_charge);
-    for (int64_t p0 = 0; p0 < s.pixels; p0 += s.tile_rows) {
-      const int64_t p1 = std::min(s.pixels, p0 + s.tile_rows);
-      for (int64_t group = 0; group < g.groups; ++group) {
-        run_parallel(threads, [&](int tid, int team) {
-          const int64_t share = ceil_div(p1 - p0, team);
-          const int64_t q0 = std::min(p1, p0 + tid * share), q1 = std::min(p1, q0 + share);
-          im2col_rows(g, x, group, q0, q1, cols + (q0 - p0) * s.row_len);
-        });
-        accumulate(MatrixRef<const T>{cols, p1 - p0, s.row_len, s.row_len, 1}, p0, group);
+  const int64_t chunk = pixels_in_workspace(s.fg, s.row_len, s.pixels, kernel, threads);
+  for (int64_t group = 0; group < g.groups; ++group) {
+    const MatrixRef<T> dw_t{dw_transposed.data() + group * s.fg * s.row_len, s.fg, s.row_len, s.row_len, 1};
+    for (int64_t p0 = 0; p0 < s.pixels; p0 += chunk) {
+      const int64_t p1 = std::min(s.pixels, p0 + chunk);
+      const MatrixRef<const T> dy_t = pixel_rows(dy, g.out_channels, p0, p1, group * s.fg, s.fg).transposed();
+      const T beta = p0 == 0 ? T(0) : T(1);
+      if (is_pointwise(g)) {  // x is the column matrix
+        gemm_cpu(dy_t, pixel_rows(x, g.in_channels, p0, p1, group * s.cg, s.cg), dw_t, T(1), beta, {}, kernel, threads);
+      } else {
+        gemm_cpu(StridedA<T>(dy_t), Im2colB<T>(g, x, group, p0, p1 - p0), dw_t, T(1), beta, {}, kernel, threads);
       }
     }
   }

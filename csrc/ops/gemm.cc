@@ -74,12 +74,22 @@ void apply_epilogue(T* c, int64_t ldc, int64_t rows, int64_t cols, int64_t col0,
 template <class T>
 struct Problem {
   const PackSourceA<T>& a;
-  MatrixRef<const T> b;
+  const PackSourceB<T>& b;
   MatrixRef<T> c;
   T alpha, beta;
   const GemmEpilogue<T>& epilogue;
   const GemmUkernel<T>& kernel;
+  bool b_whole;  // every thread packs its columns of B whole, once (see packs_b_whole)
 };
+
+// Whether a thread's columns of B, packed whole (all of k), fit beside the A block in L2: then they are
+// packed once and each A block meets all of them in turn, so that C is written once instead of once per
+// k slice. That is the narrow GEMM of a convolution with few output channels (conv3d: n = 32, k = 864).
+constexpr int64_t kPackedBBudgetBytes = 192 * 1024;
+template <class T>
+bool packs_b_whole(int64_t n, int64_t k, const GemmUkernel<T>& uk) {
+  return k > uk.kc && n <= uk.nc && round_up(n, int64_t(uk.nr)) * k * int64_t(sizeof(T)) <= kPackedBBudgetBytes;
+}
 
 // The length of near-equal blocks of at most `block` that cover `total` (no short last block).
 int64_t balanced_block(int64_t total, int64_t block) { return ceil_div(total, ceil_div(total, block)); }
@@ -118,12 +128,28 @@ void gemm_block(const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0, int64_
   const GemmUkernel<T>& uk = pr.kernel;
   const int64_t k = pr.a.cols();
   const int64_t kc_block = balanced_block(k, uk.kc);
+  if (pr.b_whole) {
+    // All of B packed once, slice after slice; then each A block runs through every k slice while its
+    // mc x n block of C is still in cache (the order below would stream all of C once per slice).
+    const int64_t nc = n1 - n0, panel_width = round_up(nc, int64_t(uk.nr));
+    for (int64_t pc = 0; pc < k; pc += kc_block) {
+      pr.b.pack(pc, n0, std::min(kc_block, k - pc), nc, uk.nr, bp + pc * panel_width);
+    }
+    for (int64_t ic = m0; ic < m1; ic += uk.mc) {
+      const int64_t mc = std::min(uk.mc, m1 - ic);
+      for (int64_t pc = 0; pc < k; pc += kc_block) {
+        const int64_t kc = std::min(kc_block, k - pc);
+        pr.a.pack(ic, pc, mc, kc, uk, pr.alpha, ap);
+        macro_kernel(pr, ap, bp + pc * panel_width, ic, n0, mc, nc, kc, pc == 0 ? pr.beta : T(1), pc + kc == k);
+      }
+    }
+    return;
+  }
   for (int64_t jc = n0; jc < n1; jc += uk.nc) {
     const int64_t nc = std::min(uk.nc, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += kc_block) {
       const int64_t kc = std::min(kc_block, k - pc);
-      pack_b(pr.b.data + pc * pr.b.row_stride + jc * pr.b.col_stride, pr.b.row_stride, pr.b.col_stride, kc, nc,
-             uk.nr, bp);
+      pr.b.pack(pc, jc, kc, nc, uk.nr, bp);
       const T beta = pc == 0 ? pr.beta : T(1);
       const bool last_slice = pc + kc == k;
       for (int64_t ic = m0; ic < m1; ic += uk.mc) {
@@ -160,20 +186,31 @@ ThreadGrid choose_grid(int threads, int64_t m, int64_t n, int64_t k, int mr, int
   return {};
 }
 
-// Per-thread packing space, sized for the largest block a thread can see; 64-byte aligned slots.
-struct PackingSlots {
-  int64_t a_elems, b_elems;
+// Per-thread packing space, sized for the largest block a thread can see; 64-byte aligned slots. B is
+// packed whole (packs_b_whole) only where that fits the workspace limit too.
+struct PackingSpace {
+  ThreadGrid grid;
+  int64_t a_elements, b_elements;
+  bool b_whole;
+
+  int64_t per_thread() const { return checked_add(a_elements, b_elements, "gemm workspace"); }
+  template <class T>
+  int64_t bytes() const {
+    return checked_mul(checked_mul(per_thread(), grid.threads(), "gemm workspace"), int64_t(sizeof(T)), "gemm workspace");
+  }
 
   template <class T>
-  static PackingSlots of(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel) {
-    const int64_t depth = std::min(kernel.kc, k);
-    return {round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr), depth, "gemm A panel"), 16),
-            round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr), depth, "gemm B panel"), 16)};
-  }
-  int64_t per_thread() const { return a_elems + b_elems; }
-  template <class T>
-  int64_t bytes(int threads) const {
-    return checked_mul(checked_mul(per_thread(), threads, "gemm workspace"), int64_t(sizeof(T)), "gemm workspace");
+  static PackingSpace of(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel, int threads) {
+    PackingSpace s{choose_grid(threads, m, n, k, kernel.mr, kernel.nr), 0, 0, false};
+    s.a_elements = round_up(checked_mul(round_up(std::min(kernel.mc, m), kernel.mr), std::min(kernel.kc, k), "gemm A panel"), 16);
+    const auto b_panel = [&](int64_t rows) {
+      return round_up(checked_mul(round_up(std::min(kernel.nc, n), kernel.nr), rows, "gemm B panel"), 16);
+    };
+    if (packs_b_whole(n, k, kernel)) {  // both terms are small here: no overflow
+      s.b_whole = (s.a_elements + b_panel(k)) * int64_t(sizeof(T)) * s.grid.threads() <= workspace_available();
+    }
+    s.b_elements = b_panel(s.b_whole ? k : std::min(kernel.kc, k));
+    return s;
   }
 };
 
@@ -187,11 +224,12 @@ void scale_and_finish(MatrixRef<T> c, T beta, const GemmEpilogue<T>& ep) {  // t
 }
 
 template <class T>
-void check_shapes(const PackSourceA<T>& a, const MatrixRef<const T>& b, const MatrixRef<T>& c) {
-  if (a.cols() != b.rows || c.rows != a.rows() || c.cols != b.cols || a.rows() < 0 || a.cols() < 0 || b.cols < 0) {
+void check_shapes(const PackSourceA<T>& a, const PackSourceB<T>& b, const MatrixRef<T>& c) {
+  if (a.cols() != b.rows() || c.rows != a.rows() || c.cols != b.cols() || a.rows() < 0 || a.cols() < 0 ||
+      b.cols() < 0) {
     throw std::invalid_argument("gemm: shapes do not match: A " + std::to_string(a.rows()) + "x" +
-                                std::to_string(a.cols()) + ", B " + std::to_string(b.rows) + "x" +
-                                std::to_string(b.cols) + ", C " + std::to_string(c.rows) + "x" +
+                                std::to_string(a.cols()) + ", B " + std::to_string(b.rows()) + "x" +
+                                std::to_string(b.cols()) + ", C " + std::to_string(c.rows) + "x" +
                                 std::to_string(c.cols));
   }
   if (c.col_stride != 1 && c.cols > 1) throw std::invalid_argument("gemm: C must have unit column stride");
@@ -207,24 +245,41 @@ void StridedA<T>::pack(int64_t i0, int64_t p0, int64_t mc, int64_t kc, const Gem
   for (int64_t i = 0; i < mc; i += mr, dst += mr * kc) {
     const int rows = static_cast<int>(std::min<int64_t>(mr, mc - i));
     const T* panel = block + i * a_.row_stride;
-    if (a_.col_stride == 1) {  // contiguous rows: the kernel's own (transposing) packer
+    if (a_.col_stride == 1) {  // contiguous rows: the kernel's own packer
       const T* row_ptrs[kMaxKernelRows];
       for (int r = 0; r < mr; ++r) row_ptrs[r] = r < rows ? panel + r * a_.row_stride : nullptr;
-      uk.pack_a_rows(kc, row_ptrs, alpha, dst);
+      uk.pack_a_rows(kc, 0, kc, row_ptrs, alpha, dst);
       continue;
     }
-    for (int64_t p = 0; p < kc; ++p) {
-      int r = 0;
-      for (; r < rows; ++r) dst[p * mr + r] = alpha * panel[r * a_.row_stride + p * a_.col_stride];
-      for (; r < mr; ++r) dst[p * mr + r] = T(0);
+    // Strided rows, written with the panel layout's steps. A transposed row-major matrix (dy^T in conv
+    // backward weights) is walked the way it is stored: a panel column of `rows` contiguous values at a time.
+    const int64_t row_step = panel_index(uk.a_layout, mr, kc, 1, 0), p_step = panel_index(uk.a_layout, mr, kc, 0, 1);
+    if (a_.row_stride == 1) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* column = panel + p * a_.col_stride;
+        for (int r = 0; r < rows; ++r) dst[r * row_step + p * p_step] = alpha * column[r];
+      }
+    } else {
+      for (int r = 0; r < rows; ++r) {
+        const T* row = panel + r * a_.row_stride;
+        for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = alpha * row[p * a_.col_stride];
+      }
+    }
+    for (int r = rows; r < mr; ++r) {
+      for (int64_t p = 0; p < kc; ++p) dst[r * row_step + p * p_step] = T(0);
     }
   }
 }
 
 template <class T>
+void StridedB<T>::pack(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int nr, T* dst) const noexcept {
+  pack_b(b_.data + p0 * b_.row_stride + j0 * b_.col_stride, b_.row_stride, b_.col_stride, kc, nc, nr, dst);
+}
+
+template <class T>
 int64_t gemm_workspace_bound(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel, int threads) {
   if (m == 0 || n == 0 || k == 0) return 0;
-  return PackingSlots::of(m, n, k, kernel).template bytes<T>(threads);
+  return PackingSpace::of<T>(m, n, k, kernel, threads).template bytes<T>();
 }
 
 template <class T>
@@ -236,21 +291,29 @@ void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alph
 template <class T>
 void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
+  gemm_cpu(a, StridedB<T>(b), c, alpha, beta, epilogue, kernel, threads);
+}
+
+template <class T>
+void gemm_cpu(const PackSourceA<T>& a, const PackSourceB<T>& b, MatrixRef<T> c, T alpha, T beta,
+              const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads) {
   check_shapes(a, b, c);
   if (kernel.mr * kernel.nr > kMaxTileElements || kernel.mr > kMaxKernelRows) {
     throw std::logic_error(std::string("gemm: kernel ") + kernel.name + " has a tile larger than the driver allows");
   }
-  const int64_t m = a.rows(), n = b.cols, k = a.cols();
+  const int64_t m = a.rows(), n = b.cols(), k = a.cols();
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_and_finish(c, beta, epilogue);
 
-  const ThreadGrid grid = choose_grid(threads, m, n, k, kernel.mr, kernel.nr);
-  const PackingSlots slots = PackingSlots::of(m, n, k, kernel);
-  const WorkspaceCharge packing(slots.template bytes<T>(grid.threads()), "gemm packing panels");
+  const PackingSpace space_needed = PackingSpace::of<T>(m, n, k, kernel, threads);
+  const ThreadGrid grid = space_needed.grid;
+  const int64_t a_elems = space_needed.a_elements, per_thread = space_needed.per_thread();
+  const bool b_whole = space_needed.b_whole;
+  const WorkspaceCharge packing(space_needed.template bytes<T>(), "gemm packing panels");
   thread_local AlignedBuffer workspace;  // owned by the calling thread, reused across calls
   T* space = workspace.reserve_elements<T>(packing);
 
-  const Problem<T> problem{a, b, c, alpha, beta, epilogue, kernel};
+  const Problem<T> problem{a, b, c, alpha, beta, epilogue, kernel, b_whole};
   const int64_t m_tiles = ceil_div(m, kernel.mr), n_tiles = ceil_div(n, kernel.nr);
   run_parallel(grid.threads(), [&](int tid, int team) {
     // A smaller team than asked for (nested parallelism, runtime limits) takes the blocks in turn.
@@ -264,6 +327,12 @@ void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T a
       gemm_block(problem, m0, m1, n0, n1, ap, ap + slots.a_elems);
     }
   });
+}
+
+template <class T>
+int64_t gemm_workspace_bound(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel, int threads) {
+  if (m == 0 || n == 0 || k == 0) return 0;
+  return PackingSpace::of<T>(m, n, k, kernel, threads).template bytes<T>();
 }
 
 template <class T>
@@ -292,8 +361,11 @@ void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T
                             const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
   template void gemm_cpu<T>(const PackSourceA<T>&, MatrixRef<const T>, MatrixRef<T>, T, T,              \
                             const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
-  template int64_t gemm_workspace_bound<T>(int64_t, int64_t, int64_t, const GemmUkernel<T>&, int);         \
+  template void gemm_cpu<T>(const PackSourceA<T>&, const PackSourceB<T>&, MatrixRef<T>, T, T,          \
+                            const GemmEpilogue<T>&, const GemmUkernel<T>&, int);                        \
+  template int64_t gemm_workspace_bound<T>(int64_t, int64_t, int64_t, const GemmUkernel<T>&, int);      \
   template class StridedA<T>;                                                                           \
+  template class StridedB<T>;                                                                           \
   template DeviceTable<GemmFn<T>>& gemm_table<T>();
 CONVKIT_INSTANTIATE_GEMM(float)
 CONVKIT_INSTANTIATE_GEMM(double)

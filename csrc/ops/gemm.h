@@ -35,7 +35,7 @@ void gemm(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T
 
 // The A operand as the CPU driver consumes it: an m x k matrix that packs itself, block by block, into
 // the microkernel's MR-row micro-panels. A strided matrix is one (StridedA); convolution's im2col is
-// another, which gathers input pixels straight into the panels (ops/conv.cc).
+// another, which gathers input pixels straight into the panels (ops/im2col.h).
 template <class T>
 class PackSourceA {
  public:
@@ -63,6 +63,34 @@ class StridedA final : public PackSourceA<T> {
   MatrixRef<const T> a_;
 };
 
+// The B operand likewise: a k x n matrix that packs itself into NR-column micro-panels. Convolution's
+// backward weights gathers its column matrix into them straight from the input (ops/im2col.h).
+template <class T>
+class PackSourceB {
+ public:
+  PackSourceB(std::int64_t rows, std::int64_t cols) : rows_(rows), cols_(cols) {}
+  virtual ~PackSourceB() = default;
+  std::int64_t rows() const { return rows_; }
+  std::int64_t cols() const { return cols_; }
+  // Rows [p0, p0 + kc) x cols [j0, j0 + nc) as ceil(nc / NR) panels of kc * NR values, row p of panel q
+  // at dst[q * kc * NR + p * NR] (columns past nc are zeros). Called concurrently: must not modify the source.
+  virtual void pack(std::int64_t p0, std::int64_t j0, std::int64_t kc, std::int64_t nc, int nr,
+                    T* dst) const noexcept = 0;
+
+ private:
+  std::int64_t rows_, cols_;
+};
+
+template <class T>
+class StridedB final : public PackSourceB<T> {
+ public:
+  explicit StridedB(MatrixRef<const T> b) : PackSourceB<T>(b.rows, b.cols), b_(b) {}
+  void pack(std::int64_t p0, std::int64_t j0, std::int64_t kc, std::int64_t nc, int nr, T* dst) const noexcept override;
+
+ private:
+  MatrixRef<const T> b_;
+};
+
 // The CPU implementation with an explicit microkernel and thread count (tests, benchmarks, other ops).
 template <class T>
 void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
@@ -70,9 +98,14 @@ void gemm_cpu(MatrixRef<const T> a, MatrixRef<const T> b, MatrixRef<T> c, T alph
 template <class T>
 void gemm_cpu(const PackSourceA<T>& a, MatrixRef<const T> b, MatrixRef<T> c, T alpha, T beta,
               const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads);
+template <class T>
+void gemm_cpu(const PackSourceA<T>& a, const PackSourceB<T>& b, MatrixRef<T> c, T alpha, T beta,
+              const GemmEpilogue<T>& epilogue, const GemmUkernel<T>& kernel, int threads);
 
 // The most bytes of packing panels gemm_cpu charges to the workspace (core/workspace.h) for an (m, k) @ (k, n)
-// product, or any smaller one, on `threads` threads: a few MB at most, as the panels are cache blocks.
+// product, or any smaller one, on `threads` threads: what a caller checks against the workspace before
+// choosing how to split its work (conv backward weights splits k). A few MB, as the panels are cache blocks,
+// unless a narrow B is packed whole (only where that fits the workspace available at the call).
 template <class T>
 std::int64_t gemm_workspace_bound(std::int64_t m, std::int64_t n, std::int64_t k, const GemmUkernel<T>& kernel,
                                   int threads);

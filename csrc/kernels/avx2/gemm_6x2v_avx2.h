@@ -10,11 +10,13 @@
 
 namespace convkit::avx2 {
 
-template <class S>
+// kRowPanel: the A micro-panel is laid out by row (PanelLayout::by_row), row i at a + i * kc.
+template <class S, bool kRowPanel = false>
 void gemm_ukernel_6x2v(std::int64_t kc, const typename S::T* __restrict a, const typename S::T* __restrict b,
                        typename S::T* __restrict c, std::int64_t ldc, typename S::T beta) noexcept {
   using V = typename S::V;
   constexpr int MR = 6, L = S::lanes, NR = 2 * L;
+  const std::int64_t row_step = kRowPanel ? kc : 1, p_step = kRowPanel ? 1 : MR;
   for (int i = 0; i < MR; ++i) {  // the tile is written at the end: start fetching it now
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
@@ -28,11 +30,11 @@ void gemm_ukernel_6x2v(std::int64_t kc, const typename S::T* __restrict a, const
     const V b0 = S::load_aligned(b), b1 = S::load_aligned(b + L);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
-      const V ai = S::broadcast(a + i);
+      const V ai = S::broadcast(a + i * row_step);
       acc[i][0] = S::fmadd(ai, b0, acc[i][0]);
       acc[i][1] = S::fmadd(ai, b1, acc[i][1]);
     }
-    a += MR;
+    a += p_step;
     b += NR;
   }
 

@@ -3,5 +3,6 @@
 
 namespace convkit {
 const GemmUkernel<double> f64_gemm_4x4_ref = {"f64-gemm-4x4-ref", Isa::ref, 4, 4, 128, 256, 2048,
-                                              gemm_ukernel_ref<double, 4, 4>, pack_a_rows_ref<double, 4>};
+                                              gemm_ukernel_ref<double, 4, 4>, pack_a_rows_ref<double, 4>,
+                                              PanelLayout::by_column};
 }  // namespace convkit

@@ -22,11 +22,14 @@ void gemm_ukernel_ref(std::int64_t kc, const T* a, const T* b, T* c, std::int64_
   }
 }
 
+// By-column packing (PanelLayout::by_column).
 template <class T, int MR>
-void pack_a_rows_ref(std::int64_t kc, const T* const* rows, T alpha, T* dst) noexcept {
+void pack_a_rows_ref(std::int64_t /*kc*/, std::int64_t p0, std::int64_t len, const T* const* rows, T alpha,
+                     T* panel) noexcept {
+  T* dst = panel + p0 * MR;
   for (int r = 0; r < MR; ++r) {
     const T* row = rows[r];
-    for (std::int64_t p = 0; p < kc; ++p) dst[p * MR + r] = row ? alpha * row[p] : T(0);
+    for (std::int64_t p = 0; p < len; ++p) dst[p * MR + r] = row ? alpha * row[p] : T(0);
   }
 }
 
