@@ -323,17 +323,12 @@ void gemm_cpu(const PackSourceA<T>& a, const PackSourceB<T>& b, MatrixRef<T> c, 
       const int64_t m1 = std::min(m, (r + 1) * m_tiles / grid.rows * kernel.mr);
       const int64_t n0 = std::min(n, q * n_tiles / grid.cols * kernel.nr);
       const int64_t n1 = std::min(n, (q + 1) * n_tiles / grid.cols * kernel.nr);
-      T* ap = space + tid * slots.per_thread();
-      gemm_block(problem, m0, m1, n0, n1, ap, ap + slots.a_elems);
+      T* ap = space + tid * per_thread;
+      gemm_block(problem, m0, m1, n0, n1, ap, ap + a_elems);
     }
   });
 }
 
-template <class T>
-int64_t gemm_workspace_bound(int64_t m, int64_t n, int64_t k, const GemmUkernel<T>& kernel, int threads) {
-  if (m == 0 || n == 0 || k == 0) return 0;
-  return PackingSpace::of<T>(m, n, k, kernel, threads).template bytes<T>();
-}
 
 template <class T>
 DeviceTable<GemmFn<T>>& gemm_table() {
