@@ -141,6 +141,27 @@ def test_fused_bias_and_activation(kernel, activation):
     np.testing.assert_allclose(y, expected, rtol=0, atol=2000 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_a_pixel_does_not_depend_on_the_kernel_path(kernel, kernel_size):
+    # Columns 1-7 of a 9-wide image and of a 40-wide one read the same inputs, but the wide image's long
+    # interior run takes the sliding tiles and the narrow one's short run the register-taps (3x3) or
+    # small tiles (5x5): every path must do the same operations in the same order, bias first.
+    dtype = DTYPES[kernel.dtype]
+    rng = np.random.default_rng(9)
+    wide = rng.standard_normal((2, 6, 40, 19)).astype(dtype)
+    w, b = rng.standard_normal((kernel_size, kernel_size, 1, 19)).astype(dtype), rng.standard_normal(19).astype(dtype)
+    options = dict(padding=kernel_size // 2, groups=19)
+    with convkit.use_kernel(kernel.name):
+        y_wide, y_narrow = (ops.conv2d(x, w, b, activation="leaky_relu", negative_slope=0.1, **options)
+                            for x in (wide, wide[:, :, :9]))
+    same = 9 - kernel_size // 2  # columns whose taps all lie inside the narrow image too
+    np.testing.assert_array_equal(y_narrow[:, :, :same], y_wide[:, :, :same])
+    expected = conv_reference(wide, w, b, **options)
+    np.testing.assert_allclose(y_wide, np.where(expected < 0, 0.1 * expected, expected), rtol=0,
+                               atol=500 * np.finfo(dtype).eps)
+
+
 THREAD_CASES = [
     ((3, 17, 23, 24), (3, 3, 1, 24), dict(padding=1)),
     ((2, 15, 21, 13), (3, 5, 1, 26), dict(padding="same", padding_mode="reflect", stride=(1, 2))),
