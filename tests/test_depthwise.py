@@ -118,6 +118,15 @@ def test_rows_longer_than_one_kernel_call(kernel, stride):
 
 
 @pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_weight_gradient_columns_across_row_blocks(kernel, stride):
+    # Backward weights sums the short W runs (here every one: W = 3) down the rows of a height run; with
+    # W = 3 a block of rows holds 682 of them, so the second image's run is cut at a block boundary.
+    check_against_references(kernel, (2, 400, 3, 8), (3, 3, 1, 8), dict(padding=1, stride=stride,
+                                                                     padding_mode="replicate"), seed=10)
+
+
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
 @pytest.mark.parametrize("kernel_size,stride", [((7, 7), 1), ((1, 7), 1), ((5, 7), 2), ((3, 9), 2)])
 def test_wide_kernels(kernel, kernel_size, stride):
     # 7 columns take the 7-wide sliding paths; 9 columns at stride 2 leave 4 or 5 per input in backward data.
@@ -168,6 +177,7 @@ THREAD_CASES = [
     ((4, 9, 11, 9), (2, 3, 1, 27), dict(padding=((1, 2), (2, 0)), padding_mode="circular", dilation=2, stride=3)),
     ((64, 40, 40), (5, 1, 40), dict(padding=2, padding_mode="replicate")),  # two blocks of rows in backward weights
     ((2, 9, 10, 150), (3, 3, 1, 150), dict(padding=1)),  # two or three blocks of channels in backward weights
+    ((2, 400, 3, 8), (3, 3, 1, 8), dict(padding=1)),  # columns of edge pixels cut by a block of rows
 ]
 
 
