@@ -285,3 +285,21 @@ def test_empty_batch():
     assert y.shape == (0, 5, 5, 8)
     dx, dw, db = ops.conv_backward(y, x, w, padding=1, groups=4)
     assert dx.shape == x.shape and not dw.any() and not db.any()
+
+
+def test_depthwise_benchmark_quick_json():
+    """The benchmark script checks each layer against PyTorch, then times every pass against the copy roof."""
+    pytest.importorskip("torch")
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_depthwise.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--json", "--repeats", "1", "--layers",
+                           "mb-8x128-s2,suite-56x128"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [row["layer"] for row in report["rows"]] == ["mb-8x128-s2", "suite-56x128"]
+    timed = [f"{p} {q}" for p in ("fwd", "bwd-x", "bwd-w", "f+b") for q in ("ms", "% roof")]
+    assert all(row[key] > 0 for row in report["rows"] for key in ["copy GB/s", *timed, "fwd ratio", "f+b ratio"])

@@ -26,7 +26,9 @@
 // the row blocks' totals are added in block order at the end. The rounding error grows with those block
 // lengths, not with N * prod(O), and no sum depends on how many threads there were or who did what.
 // Blocks of whole rows of all channels (up to kChannelBlockBytes per pixel) keep each thread's reads
-// streaming through memory, which a split of the channels alone would cut into strided pieces.
+// streaming through memory, which a split of the channels alone would cut into strided pieces. Within a
+// tile, a W run shorter than the rows left in its height run (image edges, small maps) is summed down
+// those rows, one call per column of pixels, so that few calls add only a pixel or two into the sums.
 #include "ops/depthwise.h"
 
 #include <algorithm>
