@@ -103,7 +103,8 @@ def main() -> None:
         dx, dw, _ = ops.conv_backward(dy, x, w, need=("x", "w"), **options)
         tdx, tdw = fb()
         for name, got, want in [("y", y, forward().detach().permute(0, 2, 3, 1).numpy()),
-                                ("dx", dx, tdx.permute(0, 2, 3, 1).numpy()), ("dw", dw, tdw.permute(2, 3, 1, 0).numpy())]:
+                                ("dx", dx, tdx.permute(0, 2, 3, 1).numpy()),
+                                ("dw", dw, tdw.permute(2, 3, 1, 0).numpy())]:
             scale = max(1.0, float(np.abs(want).max()))
             if not np.allclose(got, want, rtol=0, atol=1e-4 * scale):
                 sys.exit(f"{layer.name}: {name} differs from PyTorch's by {float(np.abs(got - want).max())}")

@@ -256,8 +256,8 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
       auto accumulate = [&](int64_t count, int64_t src_stride, int64_t dst_stride, const T* dy_first) {
         for (int64_t j = 0; j < count; j += kPixelsPerPartialSum) {
           const int64_t pixels = std::min(kPixelsPerPartialSum, count - j);
-          ukernel.backward_weights({pixels, c1 - c0, m, src_stride, dst_stride}, table.taps(), dy_first + j * dst_stride,
-                                   db ? partial + kernel_taps * partial_ld : nullptr);
+          ukernel.backward_weights({pixels, c1 - c0, m, src_stride, dst_stride}, table.taps(),
+                                   dy_first + j * dst_stride, db ? partial + kernel_taps * partial_ld : nullptr);
           table.advance_sources(pixels * src_stride);
           pending += pixels;
           if (pending >= kPixelsPerPartialSum) {
@@ -270,8 +270,8 @@ void depthwise_backward_weights(const ConvGeometry& g, const T* dy, const T* x, 
       for (int64_t row = row_block * block_rows; row < block_end;) {
         // The rows from here to the end of this height run (same n and d, H taps moving uniformly): a W
         // run shorter than that (an image edge, a small map) is summed down those rows, a kernel call per
-        // column of pixels, where a call per row would sum a pixel or two per tap (perf: the edges' calls
-        // took half the instructions at 8x8).
+        // column of pixels, where a call per row would sum a pixel or two per tap (callgrind: the edges'
+        // calls took half the instructions at 8x8).
         const std::array<int64_t, 3> ndh = to.coordinates(row);
         const AxisRun& column = height_runs[height_run_of[ndh[2]]];
         const int64_t group = std::min(block_end - row, column.first + column.count - ndh[2]);

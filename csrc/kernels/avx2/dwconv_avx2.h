@@ -10,7 +10,7 @@
 //     It takes runs of at least 8 pixels; the run's last few pixels go to the register-taps path.
 //   register taps (forward, backward data): at most 9 taps (3x3 or part of one, any stride or dilation:
 //     stride-2 layers, image edges, short runs): the weights stay in registers over a block of pixels
-//     and every source is an FMA's memory operand, ~1.1 instructions per FMA. It made the stride-2 and
+//     and every source is an FMA's memory operand, ~1.5 instructions per FMA. It made the stride-2 and
 //     the small (16x16 and below) MobileNet layers 1.1-1.4x faster than the tiles below did.
 //   general (forward, backward data): a tile of 4 pixels x 2 vectors (4 x 16 floats, 4 x 8 doubles)
 //     walks the taps; each tap's weight vectors serve the 4 pixels.
@@ -22,9 +22,9 @@
 // Every path walks pixel tiles outermost and all channels within a tile, so that sources and
 // destinations are read and written in address order and each cache line is used up while in L1.
 // The paths of an op do the same FMAs in the same order (forward: the bias first, then the taps), so a
-// value does not depend on which one computed it. Channel tails use masked loads and stores with the same per-lane arithmetic as full
-// vectors, so a channel's result does not depend on where a call's channel range starts. A channel
-// multiplier above 1 falls back to the reference kernel.
+// value does not depend on which one computed it. Channel tails use masked loads and stores with the
+// same per-lane arithmetic as full vectors, so a channel's result does not depend on where a call's
+// channel range starts. A channel multiplier above 1 falls back to the reference kernel.
 #pragma once
 #include <algorithm>
 #include <cstdint>
