@@ -155,7 +155,7 @@ def test_fused_bias_and_activation(kernel, activation):
 def test_a_pixel_does_not_depend_on_the_kernel_path(kernel, kernel_size):
     # Columns 1-7 of a 9-wide image and of a 40-wide one read the same inputs, but the wide image's long
     # interior run takes the sliding tiles and the narrow one's short run the register-taps (3x3) or
-    # small tiles (5x5): every path must do the same operations in the same order, bias first.
+    # small tiles (5x5): every path must do the same operations in the same order, the bias last.
     dtype = DTYPES[kernel.dtype]
     rng = np.random.default_rng(9)
     wide = rng.standard_normal((2, 6, 40, 19)).astype(dtype)
