@@ -118,6 +118,15 @@ def test_rows_longer_than_one_kernel_call(kernel, stride):
 
 
 @pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_weight_gradient_columns_across_row_blocks(kernel, stride):
+    # Backward weights sums the short W runs (here every one: W = 3) down the rows of a height run; with
+    # W = 3 a block of rows holds 682 of them, so the second image's run is cut at a block boundary.
+    check_against_references(kernel, (2, 400, 3, 8), (3, 3, 1, 8), dict(padding=1, stride=stride,
+                                                                     padding_mode="replicate"), seed=10)
+
+
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
 @pytest.mark.parametrize("kernel_size,stride", [((7, 7), 1), ((1, 7), 1), ((5, 7), 2), ((3, 9), 2)])
 def test_wide_kernels(kernel, kernel_size, stride):
     # 7 columns take the 7-wide sliding paths; 9 columns at stride 2 leave 4 or 5 per input in backward data.
@@ -141,12 +150,34 @@ def test_fused_bias_and_activation(kernel, activation):
     np.testing.assert_allclose(y, expected, rtol=0, atol=2000 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("kernel", DWCONV_KERNELS, ids=lambda k: k.name)
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_a_pixel_does_not_depend_on_the_kernel_path(kernel, kernel_size):
+    # Columns 1-7 of a 9-wide image and of a 40-wide one read the same inputs, but the wide image's long
+    # interior run takes the sliding tiles and the narrow one's short run the register-taps (3x3) or
+    # small tiles (5x5): every path must do the same operations in the same order, the bias last.
+    dtype = DTYPES[kernel.dtype]
+    rng = np.random.default_rng(9)
+    wide = rng.standard_normal((2, 6, 40, 19)).astype(dtype)
+    w, b = rng.standard_normal((kernel_size, kernel_size, 1, 19)).astype(dtype), rng.standard_normal(19).astype(dtype)
+    options = dict(padding=kernel_size // 2, groups=19)
+    with convkit.use_kernel(kernel.name):
+        y_wide, y_narrow = (ops.conv2d(x, w, b, activation="leaky_relu", negative_slope=0.1, **options)
+                            for x in (wide, wide[:, :, :9]))
+    same = 9 - kernel_size // 2  # columns whose taps all lie inside the narrow image too
+    np.testing.assert_array_equal(y_narrow[:, :, :same], y_wide[:, :, :same])
+    expected = conv_reference(wide, w, b, **options)
+    np.testing.assert_allclose(y_wide, np.where(expected < 0, 0.1 * expected, expected), rtol=0,
+                               atol=500 * np.finfo(dtype).eps)
+
+
 THREAD_CASES = [
     ((3, 17, 23, 24), (3, 3, 1, 24), dict(padding=1)),
     ((2, 15, 21, 13), (3, 5, 1, 26), dict(padding="same", padding_mode="reflect", stride=(1, 2))),
     ((4, 9, 11, 9), (2, 3, 1, 27), dict(padding=((1, 2), (2, 0)), padding_mode="circular", dilation=2, stride=3)),
     ((64, 40, 40), (5, 1, 40), dict(padding=2, padding_mode="replicate")),  # two blocks of rows in backward weights
     ((2, 9, 10, 150), (3, 3, 1, 150), dict(padding=1)),  # two or three blocks of channels in backward weights
+    ((2, 400, 3, 8), (3, 3, 1, 8), dict(padding=1)),  # columns of edge pixels cut by a block of rows
 ]
 
 
@@ -254,3 +285,21 @@ def test_empty_batch():
     assert y.shape == (0, 5, 5, 8)
     dx, dw, db = ops.conv_backward(y, x, w, padding=1, groups=4)
     assert dx.shape == x.shape and not dw.any() and not db.any()
+
+
+def test_depthwise_benchmark_quick_json():
+    """The benchmark script checks each layer against PyTorch, then times every pass against the copy roof."""
+    pytest.importorskip("torch")
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_depthwise.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--json", "--repeats", "1", "--layers",
+                           "mb-8x128-s2,suite-56x128"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [row["layer"] for row in report["rows"]] == ["mb-8x128-s2", "suite-56x128"]
+    timed = [f"{p} {q}" for p in ("fwd", "bwd-x", "bwd-w", "f+b") for q in ("ms", "% roof")]
+    assert all(row[key] > 0 for row in report["rows"] for key in ["copy GB/s", *timed, "fwd ratio", "f+b ratio"])
