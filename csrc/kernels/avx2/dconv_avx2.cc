@@ -1,0 +1,232 @@
+// AVX2/FMA direct-convolution kernels (the contract is in kernels/dconv_ukernel.h), vectorised over
+// output channels, one template over the vector type for float and double.
+//
+//   forward: a tile of P pixels x V vectors of output channels (8 x 1 or 6 x 2 vectors: 8 or 12
+//     accumulators, enough independent FMA chains to cover the FMA latency) stays in registers across
+//     every tap and input channel. Per tap and channel, V weight vectors are loaded once and each pixel's
+//     source value is broadcast once: 1 + V/P loads per FMA... (P + V) loads for P * V FMAs. No packing:
+//     sources are read in place, which is what makes few channels cheap (im2col + GEMM packs every
+//     source value once per use, and its 16-wide tile wastes most lanes when F is 6).
+//   backward weights: a tile of Q (tap, channel) pairs x V vectors of dw (8 x 1 or 6 x 2) stays in
+//     registers while the run's pixels stream past: per pixel, V dy vectors serve Q broadcasts.
+//
+// A channel tail (F not a multiple of the vector) is computed on whole vectors, the packed weights being
+// zero past F; only dy loads, bias loads and destination stores are masked. Tiles at the end of a run
+// use the same code with a smaller P or Q, and every value is summed in the contract's order, so the
+// tiling never changes a result.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/avx2/simd_avx2.h"
+#include "kernels/dconv_ukernel.h"
+
+namespace convkit::avx2 {
+namespace {
+
+using std::int64_t;
+
+// Calls body(std::integral_constant<int, n>) for a runtime n in [1, N]: tiles sized at compile time,
+// whose accumulators the compiler keeps in registers.
+template <int N, class Body>
+inline void with_tile_size(int n, Body&& body) {
+  if constexpr (N >= 1) {
+    if (n == N) return body(std::integral_constant<int, N>{});
+    with_tile_size<N - 1>(n, body);
+  }
+}
+
+// The lanes [0, valid) of a vector, loaded or stored whole when valid covers them all.
+template <class S>
+struct Tail {
+  int64_t valid;
+  typename S::V load(const typename S::T* p) const {
+    return valid >= S::lanes ? S::load(p) : S::load(p, S::first_lanes(valid));
+  }
+  void store(typename S::T* p, typename S::V v) const {
+    if (valid >= S::lanes) S::store(p, v);
+    else S::store(p, S::first_lanes(valid), v);
+  }
+};
+
+// Calls block(f0, V) over the output channels: blocks of 2 vectors while more than one vector's worth
+// is left, then one.
+template <class S, class Block>
+inline void for_output_blocks(int64_t channels, Block&& block) {
+  constexpr int L = S::lanes;
+  int64_t f0 = 0;
+  for (; channels - f0 > L; f0 += 2 * L) block(f0, std::integral_constant<int, 2>{});
+  if (f0 < channels) block(f0, std::integral_constant<int, 1>{});
+}
+
+template <int V>
+constexpr int kForwardPixels = V == 1 ? 8 : 6;
+template <int V>
+constexpr int kWeightPairs = V == 1 ? 8 : 6;
+
+// True if column k's source and weights lie k channel runs after column 0's (stride-1 taps along W, no
+// dilation): a tap row's columns x channels are then one run of consecutive sources and weight rows.
+template <class T, class Weight>
+bool columns_are_consecutive(const DconvTaps<T, Weight>& taps, int64_t channels, int64_t w_ld) {
+  for (int64_t k = 1; k < taps.columns; ++k) {
+    if (taps.column_src[k] != taps.column_src[0] + k * channels ||
+        taps.column_w[k] != taps.column_w[0] + k * channels * w_ld) {
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class S, int P, int V>
+void forward_tile(const DconvRun& run, const DconvTaps<typename S::T, const typename S::T>& taps, bool consecutive,
+                  int64_t j, int64_t f0, const typename S::T* bias, Activation activation,
+                  typename S::T negative_slope, typename S::T* dst) {
+  using T = typename S::T;
+  using Vec = typename S::V;
+  constexpr int L = S::lanes;
+  const int64_t ss = run.src_stride, ld = run.w_ld;
+  Vec acc[P][V];
+  for (int p = 0; p < P; ++p) {
+    for (int v = 0; v < V; ++v) acc[p][v] = S::zero();
+  }
+  // Adds `length` consecutive (source value, weight row) pairs, from column k of tap row r on.
+  auto add_run = [&](int64_t r, int64_t k, int64_t length) {
+    const T* src[P];
+    for (int p = 0; p < P; ++p) src[p] = taps.row_src[r] + taps.column_src[k] + (j + p) * ss;
+    const T* w = taps.row_w[r] + taps.column_w[k] + f0;
+    for (int64_t q = 0; q < length; ++q, w += ld) {
+      Vec wv[V];
+      for (int v = 0; v < V; ++v) wv[v] = S::load(w + v * L);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const Vec x = S::broadcast(src[p] + q);
+        for (int v = 0; v < V; ++v) acc[p][v] = S::fmadd(x, wv[v], acc[p][v]);
+      }
+    }
+  };
+  for (int64_t r = 0; r < taps.rows; ++r) {
+    if (consecutive) {
+      if (taps.columns > 0) add_run(r, 0, taps.columns * run.in_channels);
+    } else {
+      for (int64_t k = 0; k < taps.columns; ++k) add_run(r, k, run.in_channels);
+    }
+  }
+  const Vec slope = S::broadcast(&negative_slope);
+  for (int v = 0; v < V; ++v) {
+    const Tail<S> lanes{run.out_channels - f0 - v * L};
+    const Vec b = bias ? lanes.load(bias + f0 + v * L) : S::zero();
+    for (int p = 0; p < P; ++p) {
+      Vec out = S::add(acc[p][v], b);
+      if (activation == Activation::relu) out = S::max(S::zero(), out);  // NaN stays NaN
+      if (activation == Activation::leaky_relu) out = S::less_select(out, S::mul(out, slope), out);
+      lanes.store(dst + (j + p) * run.dst_stride + f0 + v * L, out);
+    }
+  }
+}
+
+template <class S>
+void forward(const DconvRun& run, const DconvTaps<typename S::T, const typename S::T>& taps,
+             const typename S::T* bias, Activation activation, typename S::T negative_slope,
+             typename S::T* dst) noexcept {
+  const bool consecutive = columns_are_consecutive(taps, run.in_channels, run.w_ld);
+  for_output_blocks<S>(run.out_channels, [&](int64_t f0, auto vectors) {
+    constexpr int V = decltype(vectors)::value, P = kForwardPixels<V>;
+    int64_t j = 0;
+    for (; j + P <= run.pixels; j += P) {
+      forward_tile<S, P, V>(run, taps, consecutive, j, f0, bias, activation, negative_slope, dst);
+    }
+    with_tile_size<P - 1>(static_cast<int>(run.pixels - j), [&](auto pixels) {
+      forward_tile<S, decltype(pixels)::value, V>(run, taps, consecutive, j, f0, bias, activation, negative_slope, dst);
+    });
+  });
+}
+
+// The (tap, channel) pairs of backward weights in the contract's order, as source and dw pointers.
+template <class T>
+class PairCursor {
+ public:
+  explicit PairCursor(const DconvTaps<T, T>& taps, int64_t channels, int64_t w_ld)
+      : taps_(taps), channels_(channels), w_ld_(w_ld) {}
+  int64_t count() const { return taps_.rows * taps_.columns * channels_; }
+  void next(const T*& src, T*& dw) {
+    src = taps_.row_src[r_] + taps_.column_src[k_] + c_;
+    dw = taps_.row_w[r_] + taps_.column_w[k_] + c_ * w_ld_;
+    if (++c_ == channels_) {
+      c_ = 0;
+      if (++k_ == taps_.columns) k_ = 0, ++r_;
+    }
+  }
+
+ private:
+  const DconvTaps<T, T>& taps_;
+  int64_t channels_, w_ld_, r_ = 0, k_ = 0, c_ = 0;
+};
+
+template <class S, int Q, int V>
+void weights_tile(const DconvRun& run, PairCursor<typename S::T>& pairs, const typename S::T* dy, int64_t f0) {
+  using T = typename S::T;
+  using Vec = typename S::V;
+  constexpr int L = S::lanes;
+  const T* src[Q];
+  T* dw[Q];
+  for (int q = 0; q < Q; ++q) pairs.next(src[q], dw[q]);
+  Vec acc[Q][V];
+  for (int q = 0; q < Q; ++q) {
+    for (int v = 0; v < V; ++v) acc[q][v] = S::zero();
+  }
+  Tail<S> lanes[V];
+  for (int v = 0; v < V; ++v) lanes[v] = {run.out_channels - f0 - v * L};
+  const int64_t ss = run.src_stride;
+  const T* d = dy + f0;
+  for (int64_t j = 0; j < run.pixels; ++j, d += run.dst_stride) {
+    Vec g[V];
+    for (int v = 0; v < V; ++v) g[v] = lanes[v].load(d + v * L);
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) {
+      const Vec x = S::broadcast(src[q] + j * ss);
+      for (int v = 0; v < V; ++v) acc[q][v] = S::fmadd(x, g[v], acc[q][v]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    for (int v = 0; v < V; ++v) S::store(dw[q] + f0 + v * L, S::add(S::load(dw[q] + f0 + v * L), acc[q][v]));
+  }
+}
+
+template <class S>
+void backward_weights(const DconvRun& run, const DconvTaps<typename S::T, typename S::T>& taps,
+                      const typename S::T* dy, typename S::T* db) noexcept {
+  using T = typename S::T;
+  using Vec = typename S::V;
+  constexpr int L = S::lanes;
+  for_output_blocks<S>(run.out_channels, [&](int64_t f0, auto vectors) {
+    constexpr int V = decltype(vectors)::value, Q = kWeightPairs<V>;
+    PairCursor<T> pairs(taps, run.in_channels, run.w_ld);
+    int64_t left = pairs.count();
+    for (; left >= Q; left -= Q) weights_tile<S, Q, V>(run, pairs, dy, f0);
+    with_tile_size<Q - 1>(static_cast<int>(left), [&](auto count) {
+      weights_tile<S, decltype(count)::value, V>(run, pairs, dy, f0);
+    });
+  });
+  if (!db) return;
+  for (int64_t f0 = 0; f0 < run.out_channels; f0 += L) {
+    const Tail<S> lanes{run.out_channels - f0};
+    Vec sum = S::zero();
+    for (int64_t j = 0; j < run.pixels; ++j) sum = S::add(sum, lanes.load(dy + j * run.dst_stride + f0));
+    lanes.store(db + f0, S::add(lanes.load(db + f0), sum));
+  }
+}
+
+template <class S>
+constexpr DconvUkernel<typename S::T> dconv_kernel(const char* name) {
+  return {name, Isa::avx2_fma, forward<S>, backward_weights<S>};
+}
+
+}  // namespace
+}  // namespace convkit::avx2
+
+namespace convkit {
+const DconvUkernel<float> f32_dconv_6x16_avx2 = avx2::dconv_kernel<avx2::F32x8>("f32-dconv-6x16-avx2");
+const DconvUkernel<double> f64_dconv_6x8_avx2 = avx2::dconv_kernel<avx2::F64x4>("f64-dconv-6x8-avx2");
+}  // namespace convkit
