@@ -13,7 +13,7 @@
 //
 // Every sum runs over the taps in order, then the
 // channels in order, the bias added last; backward weights sums a call's pixels in order from zero and
-// adds the total to dw_t (lanes past F may be written, with zeros added). So a value depends only on the
+// adds the total to dw_t (lanes past F of a packed row may be written: nobody reads them). So a value depends only on the
 // taps and runs the driver passes, never on how a kernel tiles pixels or channels. Zero taps is allowed
 // (dst = act(bias)). No allocation, no threads, no shape logic.
 #pragma once

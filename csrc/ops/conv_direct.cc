@@ -83,14 +83,19 @@ class WidthPaddedSource {
     if (!padded_) return x_ + n * elements;
     T* const padded = buffer.reserve_elements<T>(elements, "conv padded image");
     if (buffered == n) return padded;
-    const int64_t c = g_.in_channels;
+    const int64_t c = g_.in_channels, before = g_.pad_before[2];
+    const int64_t inside = std::clamp<int64_t>(g_.in[2], 0, width_ - before);  // x's own pixels
     const T* const image = x_ + n * g_.in[0] * g_.in[1] * g_.in[2] * c;
     for (int64_t row = 0; row < g_.in[0] * g_.in[1]; ++row) {
-      for (int64_t i = 0; i < width_; ++i) {
-        const int64_t source = source_index(i - g_.pad_before[2], g_.in[2], g_.mode);
-        T* const dst = padded + (row * width_ + i) * c;
-        if (source < 0) std::fill(dst, dst + c, T(0));
-        else std::copy_n(image + (row * g_.in[2] + source) * c, c, dst);
+      const T* const src = image + row * g_.in[2] * c;
+      T* const dst = padded + row * width_ * c;
+      std::copy_n(src, inside * c, dst + before * c);
+      for (int64_t i = 0; i < width_; ++i) {  // the padding
+        if (i == before) i += inside;
+        if (i == width_) break;
+        const int64_t source = source_index(i - before, g_.in[2], g_.mode);
+        if (source < 0) std::fill_n(dst + i * c, c, T(0));
+        else std::copy_n(src + source * c, c, dst + i * c);
       }
     }
     buffered = n;

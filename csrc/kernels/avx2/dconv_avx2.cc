@@ -88,40 +88,54 @@ void forward_tile(const DconvRun& run, const DconvTaps<typename S::T, const type
   constexpr int L = S::lanes;
   const int64_t ss = run.src_stride, ld = run.w_ld;
   Vec acc[P][V];
+  #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) {
+    #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) acc[p][v] = S::zero();
   }
-  // Adds `length` consecutive (source value, weight row) pairs, from column k of tap row r on.
-  auto add_run = [&](int64_t r, int64_t k, int64_t length) {
-    const T* src[P];
-    for (int p = 0; p < P; ++p) src[p] = taps.row_src[r] + taps.column_src[k] + (j + p) * ss;
-    const T* w = taps.row_w[r] + taps.column_w[k] + f0;
-    for (int64_t q = 0; q < length; ++q, w += ld) {
-      Vec wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = S::load(w + v * L);
-#pragma GCC unroll 8
-      for (int p = 0; p < P; ++p) {
-        const Vec x = S::broadcast(src[p] + q);
-        for (int v = 0; v < V; ++v) acc[p][v] = S::fmadd(x, wv[v], acc[p][v]);
-      }
-    }
-  };
+  // Per tap row, one run of columns x channels consecutive (source value, weight row) pairs, or one run
+  // of channels per column. (Written without a lambda: gcc then keeps acc in registers.)
+  const int64_t runs = consecutive ? std::min<int64_t>(taps.columns, 1) : taps.columns;
+  const int64_t length = consecutive ? taps.columns * run.in_channels : run.in_channels;
   for (int64_t r = 0; r < taps.rows; ++r) {
-    if (consecutive) {
-      if (taps.columns > 0) add_run(r, 0, taps.columns * run.in_channels);
-    } else {
-      for (int64_t k = 0; k < taps.columns; ++k) add_run(r, k, run.in_channels);
+    for (int64_t k = 0; k < runs; ++k) {
+      const T* src[P];
+      #pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) src[p] = taps.row_src[r] + taps.column_src[k] + (j + p) * ss;
+      const T* w = taps.row_w[r] + taps.column_w[k] + f0;
+      for (int64_t q = 0; q < length; ++q, w += ld) {
+        Vec wv[V];
+        #pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) wv[v] = S::load(w + v * L);
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p) {
+          const Vec x = S::broadcast(src[p] + q);
+          #pragma GCC unroll 16
+          for (int v = 0; v < V; ++v) acc[p][v] = S::fmadd(x, wv[v], acc[p][v]);
+        }
+      }
     }
   }
   const Vec slope = S::broadcast(&negative_slope);
-  for (int v = 0; v < V; ++v) {
-    const Tail<S> lanes{run.out_channels - f0 - v * L};
-    const Vec b = bias ? lanes.load(bias + f0 + v * L) : S::zero();
-    for (int p = 0; p < P; ++p) {
-      Vec out = S::add(acc[p][v], b);
+  Vec b[V];
+  #pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) b[v] = bias ? Tail<S>{run.out_channels - f0 - v * L}.load(bias + f0 + v * L) : S::zero();
+  // Masked stores are slow (microcoded on Zen 3). Where this tile's pixels are contiguous and its block
+  // is the only one (f0 == 0), a pixel's tail vector is stored whole: the lanes past F land on the next
+  // pixels' channels, which this tile stores afterwards. Pixels whose spill would pass the tile's last
+  // pixel are stored masked.
+  const bool contiguous = f0 == 0 && run.dst_stride == run.out_channels;
+  #pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    const bool whole = contiguous && (P - p) * run.out_channels >= V * L;
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      Vec out = S::add(acc[p][v], b[v]);
       if (activation == Activation::relu) out = S::max(S::zero(), out);  // NaN stays NaN
       if (activation == Activation::leaky_relu) out = S::less_select(out, S::mul(out, slope), out);
-      lanes.store(dst + (j + p) * run.dst_stride + f0 + v * L, out);
+      T* const to = dst + (j + p) * run.dst_stride + f0 + v * L;
+      if (whole) S::store(to, out);
+      else Tail<S>{run.out_channels - f0 - v * L}.store(to, out);
     }
   }
 }
@@ -171,25 +185,37 @@ void weights_tile(const DconvRun& run, PairCursor<typename S::T>& pairs, const t
   constexpr int L = S::lanes;
   const T* src[Q];
   T* dw[Q];
+  #pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) pairs.next(src[q], dw[q]);
   Vec acc[Q][V];
+  #pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
+    #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) acc[q][v] = S::zero();
   }
   Tail<S> lanes[V];
+  #pragma GCC unroll 16
   for (int v = 0; v < V; ++v) lanes[v] = {run.out_channels - f0 - v * L};
-  const int64_t ss = run.src_stride;
+  const int64_t ss = run.src_stride, ds = run.dst_stride;
+  // Masked loads are slow too: a pixel's dy is loaded whole while the lanes past F stay inside the run
+  // (they add garbage into dw's padding lanes, which nobody reads); the last pixels load masked.
+  const int64_t overhang = f0 + V * L - run.out_channels;
   const T* d = dy + f0;
-  for (int64_t j = 0; j < run.pixels; ++j, d += run.dst_stride) {
+  for (int64_t j = 0; j < run.pixels; ++j, d += ds) {
+    const bool whole = (run.pixels - 1 - j) * ds >= overhang;
     Vec g[V];
-    for (int v = 0; v < V; ++v) g[v] = lanes[v].load(d + v * L);
-#pragma GCC unroll 8
+    #pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) g[v] = whole ? S::load(d + v * L) : lanes[v].load(d + v * L);
+#pragma GCC unroll 16
     for (int q = 0; q < Q; ++q) {
       const Vec x = S::broadcast(src[q] + j * ss);
+      #pragma GCC unroll 16
       for (int v = 0; v < V; ++v) acc[q][v] = S::fmadd(x, g[v], acc[q][v]);
     }
   }
+  #pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
+    #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) S::store(dw[q] + f0 + v * L, S::add(S::load(dw[q] + f0 + v * L), acc[q][v]));
   }
 }
