@@ -140,10 +140,88 @@ void forward_tile(const DconvRun& run, const DconvTaps<typename S::T, const type
   }
 }
 
+// One input channel read with stride 1 (a grayscale first layer): vectorised over pixels instead, as
+// consecutive output pixels read consecutive source values. A tile of kPixelVectors x L pixels x FB <= 6
+// output channels: per tap, kPixelVectors source loads and FB weight broadcasts serve kPixelVectors * FB
+// FMAs with every lane in use (over output channels, F = 6 would fill 6 of 8). The sums are the channel
+// path's, term by term (fma(x, w, acc) per tap in order, bias last), so the two paths agree to the bit.
+// The tile is transposed to channels-last through the stack.
+constexpr int kPixelVectors = 2;
+constexpr int kSingleChannelBlock = 6;
+
+template <class S, int FB>
+void single_channel_tile(const DconvRun& run, const DconvTaps<typename S::T, const typename S::T>& taps, int64_t j,
+                         int64_t f0, const typename S::T* bias, Activation activation, typename S::T negative_slope,
+                         typename S::T* dst) {
+  using T = typename S::T;
+  using Vec = typename S::V;
+  constexpr int L = S::lanes, PV = kPixelVectors;
+  const int64_t pixels = std::min<int64_t>(PV * L, run.pixels - j);
+  Tail<S> lanes[PV];
+#pragma GCC unroll 16
+  for (int v = 0; v < PV; ++v) lanes[v] = {std::clamp<int64_t>(pixels - v * L, 0, L)};
+  Vec acc[FB][PV];
+#pragma GCC unroll 16
+  for (int f = 0; f < FB; ++f) {
+#pragma GCC unroll 16
+    for (int v = 0; v < PV; ++v) acc[f][v] = S::zero();
+  }
+  for (int64_t r = 0; r < taps.rows; ++r) {
+    for (int64_t k = 0; k < taps.columns; ++k) {
+      const T* const src = taps.row_src[r] + taps.column_src[k] + j;
+      const T* const w = taps.row_w[r] + taps.column_w[k] + f0;
+      Vec x[PV];
+#pragma GCC unroll 16
+      for (int v = 0; v < PV; ++v) x[v] = pixels == PV * L ? S::load(src + v * L) : lanes[v].load(src + v * L);
+#pragma GCC unroll 16
+      for (int f = 0; f < FB; ++f) {
+        const Vec wf = S::broadcast(w + f);
+#pragma GCC unroll 16
+        for (int v = 0; v < PV; ++v) acc[f][v] = S::fmadd(x[v], wf, acc[f][v]);
+      }
+    }
+  }
+  alignas(32) T out[FB][PV * L];
+  const Vec slope = S::broadcast(&negative_slope);
+#pragma GCC unroll 16
+  for (int f = 0; f < FB; ++f) {
+    const Vec b = bias ? S::broadcast(bias + f0 + f) : S::zero();
+#pragma GCC unroll 16
+    for (int v = 0; v < PV; ++v) {
+      Vec y = S::add(acc[f][v], b);
+      if (activation == Activation::relu) y = S::max(S::zero(), y);
+      if (activation == Activation::leaky_relu) y = S::less_select(y, S::mul(y, slope), y);
+      S::store(out[f] + v * L, y);
+    }
+  }
+  for (int64_t p = 0; p < pixels; ++p) {
+    T* const to = dst + (j + p) * run.dst_stride + f0;
+#pragma GCC unroll 16
+    for (int f = 0; f < FB; ++f) to[f] = out[f][p];
+  }
+}
+
+template <class S>
+void single_channel_forward(const DconvRun& run, const DconvTaps<typename S::T, const typename S::T>& taps,
+                            const typename S::T* bias, Activation activation, typename S::T negative_slope,
+                            typename S::T* dst) {
+  for (int64_t f0 = 0; f0 < run.out_channels; f0 += kSingleChannelBlock) {
+    const int block = static_cast<int>(std::min<int64_t>(kSingleChannelBlock, run.out_channels - f0));
+    with_tile_size<kSingleChannelBlock>(block, [&](auto channels) {
+      for (int64_t j = 0; j < run.pixels; j += kPixelVectors * S::lanes) {
+        single_channel_tile<S, decltype(channels)::value>(run, taps, j, f0, bias, activation, negative_slope, dst);
+      }
+    });
+  }
+}
+
 template <class S>
 void forward(const DconvRun& run, const DconvTaps<typename S::T, const typename S::T>& taps,
              const typename S::T* bias, Activation activation, typename S::T negative_slope,
              typename S::T* dst) noexcept {
+  if (run.in_channels == 1 && run.src_stride == 1) {
+    return single_channel_forward<S>(run, taps, bias, activation, negative_slope, dst);
+  }
   const bool consecutive = columns_are_consecutive(taps, run.in_channels, run.w_ld);
   for_output_blocks<S>(run.out_channels, [&](int64_t f0, auto vectors) {
     constexpr int V = decltype(vectors)::value, P = kForwardPixels<V>;
