@@ -7,8 +7,11 @@
 //     source value is broadcast once: 1 + V/P loads per FMA... (P + V) loads for P * V FMAs. No packing:
 //     sources are read in place, which is what makes few channels cheap (im2col + GEMM packs every
 //     source value once per use, and its 16-wide tile wastes most lanes when F is 6).
-//   backward weights: a tile of Q (tap, channel) pairs x V vectors of dw (8 x 1 or 6 x 2) stays in
-//     registers while the run's pixels stream past: per pixel, V dy vectors serve Q broadcasts.
+//   backward weights: a tile of Q consecutive (tap, channel) pairs x V vectors of dw (up to 8 x 1 or
+//     6 x 2) stays in registers while the run's pixels stream past: per pixel, V dy vectors serve Q
+//     broadcasts. Pairs are consecutive within a tap row when its columns are (stride-1 taps along W
+//     without dilation: x's channels-last row then holds a window's columns x channels in order), so
+//     one pointer addresses a tile's sources.
 //
 // A channel tail (F not a multiple of the vector) is computed on whole vectors, the packed weights being
 // zero past F; only dy loads, bias loads and destination stores are masked. Tiles at the end of a run
@@ -235,66 +238,48 @@ void forward(const DconvRun& run, const DconvTaps<typename S::T, const typename 
   });
 }
 
-// The (tap, channel) pairs of backward weights in the contract's order, as source and dw pointers.
-template <class T>
-class PairCursor {
- public:
-  explicit PairCursor(const DconvTaps<T, T>& taps, int64_t channels, int64_t w_ld)
-      : taps_(taps), channels_(channels), w_ld_(w_ld) {}
-  int64_t count() const { return taps_.rows * taps_.columns * channels_; }
-  void next(const T*& src, T*& dw) {
-    src = taps_.row_src[r_] + taps_.column_src[k_] + c_;
-    dw = taps_.row_w[r_] + taps_.column_w[k_] + c_ * w_ld_;
-    if (++c_ == channels_) {
-      c_ = 0;
-      if (++k_ == taps_.columns) k_ = 0, ++r_;
-    }
-  }
-
- private:
-  const DconvTaps<T, T>& taps_;
-  int64_t channels_, w_ld_, r_ = 0, k_ = 0, c_ = 0;
-};
-
+// Q consecutive (tap, channel) pairs of one segment x V vectors of dw: pair q reads src[q + j * ss] and
+// adds into the dw row at dw + q * w_ld. One base pointer serves the Q sources (immediate offsets).
 template <class S, int Q, int V>
-void weights_tile(const DconvRun& run, PairCursor<typename S::T>& pairs, const typename S::T* dy, int64_t f0) {
+void weights_tile(const DconvRun& run, const typename S::T* src, typename S::T* dw, const typename S::T* dy,
+                  int64_t f0) {
   using T = typename S::T;
   using Vec = typename S::V;
   constexpr int L = S::lanes;
-  const T* src[Q];
-  T* dw[Q];
-  #pragma GCC unroll 16
-  for (int q = 0; q < Q; ++q) pairs.next(src[q], dw[q]);
   Vec acc[Q][V];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int v = 0; v < V; ++v) acc[q][v] = S::zero();
   }
   Tail<S> lanes[V];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int v = 0; v < V; ++v) lanes[v] = {run.out_channels - f0 - v * L};
   const int64_t ss = run.src_stride, ds = run.dst_stride;
   // Masked loads are slow too: a pixel's dy is loaded whole while the lanes past F stay inside the run
   // (they add garbage into dw's padding lanes, which nobody reads); the last pixels load masked.
   const int64_t overhang = f0 + V * L - run.out_channels;
   const T* d = dy + f0;
-  for (int64_t j = 0; j < run.pixels; ++j, d += ds) {
+  const T* x = src;
+  for (int64_t j = 0; j < run.pixels; ++j, d += ds, x += ss) {
     const bool whole = (run.pixels - 1 - j) * ds >= overhang;
     Vec g[V];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int v = 0; v < V; ++v) g[v] = whole ? S::load(d + v * L) : lanes[v].load(d + v * L);
 #pragma GCC unroll 16
     for (int q = 0; q < Q; ++q) {
-      const Vec x = S::broadcast(src[q] + j * ss);
-      #pragma GCC unroll 16
-      for (int v = 0; v < V; ++v) acc[q][v] = S::fmadd(x, g[v], acc[q][v]);
+      const Vec b = S::broadcast(x + q);
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) acc[q][v] = S::fmadd(b, g[v], acc[q][v]);
     }
   }
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
-    #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) S::store(dw[q] + f0 + v * L, S::add(S::load(dw[q] + f0 + v * L), acc[q][v]));
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      T* const to = dw + q * run.w_ld + f0 + v * L;
+      S::store(to, S::add(S::load(to), acc[q][v]));
+    }
   }
 }
 
@@ -304,14 +289,23 @@ void backward_weights(const DconvRun& run, const DconvTaps<typename S::T, typena
   using T = typename S::T;
   using Vec = typename S::V;
   constexpr int L = S::lanes;
+  // Segments of consecutive pairs: per tap row, its columns x channels, or per column, its channels.
+  const bool consecutive = columns_are_consecutive(taps, run.in_channels, run.w_ld);
+  const int64_t segments = consecutive ? std::min<int64_t>(taps.columns, 1) : taps.columns;
+  const int64_t length = consecutive ? taps.columns * run.in_channels : run.in_channels;
   for_output_blocks<S>(run.out_channels, [&](int64_t f0, auto vectors) {
     constexpr int V = decltype(vectors)::value, Q = kWeightPairs<V>;
-    PairCursor<T> pairs(taps, run.in_channels, run.w_ld);
-    int64_t left = pairs.count();
-    for (; left >= Q; left -= Q) weights_tile<S, Q, V>(run, pairs, dy, f0);
-    with_tile_size<Q - 1>(static_cast<int>(left), [&](auto count) {
-      weights_tile<S, decltype(count)::value, V>(run, pairs, dy, f0);
-    });
+    for (int64_t r = 0; r < taps.rows; ++r) {
+      for (int64_t k = 0; k < segments; ++k) {
+        const T* const src = taps.row_src[r] + taps.column_src[k];
+        T* const dw = taps.row_w[r] + taps.column_w[k];
+        int64_t q = 0;
+        for (; q + Q <= length; q += Q) weights_tile<S, Q, V>(run, src + q, dw + q * run.w_ld, dy, f0);
+        with_tile_size<Q - 1>(static_cast<int>(length - q), [&](auto count) {
+          weights_tile<S, decltype(count)::value, V>(run, src + q, dw + q * run.w_ld, dy, f0);
+        });
+      }
+    }
   });
   if (!db) return;
   for (int64_t f0 = 0; f0 < run.out_channels; f0 += L) {
