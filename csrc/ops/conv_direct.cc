@@ -40,9 +40,21 @@ namespace {
 using std::int64_t;
 
 constexpr int64_t kMaxChannels = 16;
+constexpr int64_t kMaxPaddedExtra = 64;  // pixels a padded row may add beyond twice x's width
 constexpr int64_t kRowBlockPixels = 2048;
 constexpr int64_t kPixelsPerCall = 256;  // backward weights: a float sum over at most this many pixels
 constexpr int64_t kMinWorkPerThread = int64_t{1} << 20;  // multiply-adds (~0.1-0.2 ms of one core)
+
+// The width of the rows the output's W taps span: from the first padded column to the last one read, or
+// -1 when that does not fit int64 (absurd strides or dilations).
+int64_t tap_span(const ConvGeometry& g) {
+  int64_t a, b, span;
+  if (__builtin_mul_overflow(g.out[2] - 1, g.stride[2], &a) || __builtin_mul_overflow(g.kernel[2] - 1, g.dilation[2], &b) ||
+      __builtin_add_overflow(a, b, &span) || __builtin_add_overflow(span, int64_t{1}, &span)) {
+    return -1;
+  }
+  return span;
+}
 
 // A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
 struct PixelLayout {
@@ -67,7 +79,7 @@ template <class T>
 class WidthPaddedSource {
  public:
   WidthPaddedSource(const ConvGeometry& g, const T* x)
-      : g_(g), x_(x), width_((g.out[2] - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1) {
+      : g_(g), x_(x), width_(tap_span(g)) {
     padded_ = g.pad_before[2] > 0 || width_ > g.in[2];
     if (!padded_) width_ = g.in[2];
     layout_ = {1, {g.in[0], g.in[1], width_}, g.in_channels};
@@ -201,7 +213,11 @@ std::vector<T> pack_weights(const ConvGeometry& g, const T* w, int64_t w_ld) {
 }  // namespace
 
 bool takes_direct_conv(const ConvGeometry& g) {
-  return g.groups == 1 && g.in_channels <= kMaxChannels && g.out_channels <= kMaxChannels;
+  // A padded row much wider than x's (a huge padding, stride or dilation) would cost more to copy than
+  // the convolution: im2col reads such layers in place.
+  const int64_t span = tap_span(g);
+  return g.groups == 1 && g.in_channels <= kMaxChannels && g.out_channels <= kMaxChannels && span >= 0 &&
+         span <= 2 * g.in[2] + kMaxPaddedExtra;
 }
 
 template <class T>
