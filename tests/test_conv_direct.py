@@ -1,8 +1,7 @@
 """The direct convolution for few channels (groups == 1, C_in and C_out <= 16: csrc/ops/conv_direct.cc and
 the dconv kernels): forward and the weight/bias gradients against the independent float64 references in
 convkit.reference, every padding form and mode, strides, dilations, ranks 1-3, and thread-count
-independence. (dx of such layers with stride 1 and zero padding is the direct forward pass of the flipped
-kernel; test_conv_backward.py checks it against the references.)"""
+independence. (dx of such layers stays with im2col + col2im, which test_conv_backward.py checks.)"""
 import math
 
 import numpy as np

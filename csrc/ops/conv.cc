@@ -124,7 +124,7 @@ void sum_rows(const T* m, int64_t rows, int64_t cols, T* sum, int threads) {
 // wide, wins; strided and index-mapped padding cases scatter through col2im too.
 std::optional<ConvGeometry> backward_data_as_conv(const ConvGeometry& g) {
   constexpr int64_t kMinChannels = 16;
-  if (g.mode != PaddingMode::zeros) return std::nullopt;
+  if (g.mode != PaddingMode::zeros || g.in_channels / g.groups < kMinChannels) return std::nullopt;
   ConvGeometry flipped = g;
   flipped.in_channels = g.out_channels;
   flipped.out_channels = g.in_channels;
@@ -134,8 +134,6 @@ std::optional<ConvGeometry> backward_data_as_conv(const ConvGeometry& g) {
     flipped.pad_before[a] = (g.kernel[a] - 1) * g.dilation[a] - g.pad_before[a];
     if (g.stride[a] != 1 || flipped.pad_before[a] < 0) return std::nullopt;
   }
-  // Few channels: the direct kernels (ops/conv_direct.h) need no GEMM tile width.
-  if (g.in_channels / g.groups < kMinChannels && !takes_direct_conv(flipped)) return std::nullopt;
   return flipped;
 }
 

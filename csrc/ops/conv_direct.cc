@@ -7,8 +7,10 @@
 //   forward          y[n, o, f]  = act(bias[f] + sum_taps sum_c x[n, i(o, tap), c] * w[tap, c, f])
 //   backward weights dw[tap, c, f] = sum over n, o of x[n, i(o, tap), c] * dy[n, o, f]     db[f] = sum dy
 //
-// Backward data stays with im2col + GEMM (conv.cc): gathering dy with the transposed kernel vectorises
-// over C, a few lanes of a vector here, and measured 2-4x slower than col2im on LeNet's layers.
+// Backward data stays with im2col + GEMM and col2im (conv.cc): two direct designs measured slower on
+// LeNet's conv2 (64x14x14x6 -> 16, 5x5; 1 thread, CPU time): gathering dy with the transposed kernel,
+// vectorised over the 6 input channels (2.3 vs 1.1 ms), and the forward kernel on the flipped kernel
+// (1.5 vs 1.1 ms: its 400-term sums per output pixel run 6 of 8 lanes wide, from a padded copy of dy).
 // The kernels read weights packed per tap as (C, w_ld) with w_ld = F rounded up to kDconvRowAlign and
 // zeros past F, so that they load whole vectors (a few KiB, packed per call).
 //

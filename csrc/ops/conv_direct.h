@@ -12,7 +12,7 @@ namespace convkit {
 bool takes_direct_conv(const ConvGeometry& g);
 
 // The same contracts as conv_forward and conv_backward_weights (ops/conv.h); the geometry has been
-// checked. Backward data stays with im2col + GEMM (col2im), which was faster on these shapes.
+// checked. Backward data stays with im2col + GEMM (col2im), which measured faster on these shapes.
 template <class T>
 void direct_conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, Activation activation,
                          T negative_slope);
