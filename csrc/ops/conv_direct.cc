@@ -14,8 +14,8 @@
 // The kernels read weights packed per tap as (C, w_ld) with w_ld = F rounded up to kDconvRowAlign and
 // zeros past F, so that they load whole vectors (a few KiB, packed per call).
 //
-// Threads and determinism: forward splits the output rows (n, d, h) into
-// contiguous shares; every output element is written once by the one call that covers it, its sum in an
+// Threads and determinism: forward splits the output rows (n, d, h) into contiguous shares; every output
+// element is written once by the one call that covers it, its sum in an
 // order fixed by the geometry. Backward weights sums fixed blocks of rows (kRowBlockPixels output pixels,
 // whatever the thread count) into per-block partial sums, which are added in block order in double at
 // the end. So every result is bit-identical for any thread count. Work below kMinWorkPerThread

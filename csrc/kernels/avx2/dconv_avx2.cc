@@ -4,9 +4,10 @@
 //   forward: a tile of P pixels x V vectors of output channels (8 x 1 or 6 x 2 vectors: 8 or 12
 //     accumulators, enough independent FMA chains to cover the FMA latency) stays in registers across
 //     every tap and input channel. Per tap and channel, V weight vectors are loaded once and each pixel's
-//     source value is broadcast once: 1 + V/P loads per FMA... (P + V) loads for P * V FMAs. No packing:
-//     sources are read in place, which is what makes few channels cheap (im2col + GEMM packs every
-//     source value once per use, and its 16-wide tile wastes most lanes when F is 6).
+//     source value is broadcast once: P + V loads for P * V FMAs. No packing: sources are read in place,
+//     which is what makes few channels cheap (im2col + GEMM packs every source value once per use, and
+//     its 16-wide tile wastes most lanes when F is 6). One input channel read at stride 1 takes the
+//     pixel-vectorised path (single_channel_forward below).
 //   backward weights: a tile of Q consecutive (tap, channel) pairs x V vectors of dw (up to 8 x 1 or
 //     6 x 2) stays in registers while the run's pixels stream past: per pixel, V dy vectors serve Q
 //     broadcasts. Pairs are consecutive within a tap row when its columns are (stride-1 taps along W
@@ -14,7 +15,8 @@
 //     one pointer addresses a tile's sources.
 //
 // A channel tail (F not a multiple of the vector) is computed on whole vectors, the packed weights being
-// zero past F; only dy loads, bias loads and destination stores are masked. Tiles at the end of a run
+// zero past F; dy loads, bias loads and destination stores are masked only where a whole vector would
+// reach past the tile's or run's last pixel. Tiles at the end of a run
 // use the same code with a smaller P or Q, and every value is summed in the contract's order, so the
 // tiling never changes a result.
 #include <immintrin.h>
