@@ -18,8 +18,8 @@ from convkit.layers import (
     GlobalMaxPooling, GlobalMaxPooling3D, GroupNormalization, InstanceNormalization, Layer, LayerNormalization,
     LayerScale, LeakyReLU, LocalResponseNormalization, MaxPooling1D, MaxPooling2D, MaxPooling3D, Maxout, Multiply,
     PReLU, ReLU, Reshape, SeparableConv1D, SeparableConv2D, Softmax, SpatialDropout1D, SpatialDropout2D,
-    SpatialDropout3D, SpatiallySeparableConv2D, SqueezeExcite, StochasticDepth, ZeroPadding1D, ZeroPadding2D,
-    ZeroPadding3D,
+    SpatialDropout3D, SpatiallySeparableConv2D, SqueezeExcite, StochasticDepth, SyncBatchNormalization,
+    ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
 )
 from convkit.registry import get_layer_class, register_layer, registered_layers
 
@@ -165,7 +165,8 @@ CASES = {
         LayerNormalization(), LayerNormalization(axis=(1, 2, 3), scale=False),
         Conv2D(8, 1), LocalResponseNormalization(size=3, k=2.0),
         LocalResponseNormalization(size=4, alpha=0.5, beta=0.5),
-        BatchNormalization(scale=False, center=False), GroupNormalization(2, scale=False)), [(6, 5, 8)]),
+        BatchNormalization(scale=False, center=False), GroupNormalization(2, scale=False),
+        SyncBatchNormalization(momentum=0.2)), [(6, 5, 8)]),
     "dense_reshape": lambda: (seq(
         (4, 3, 6),
         Dense(5, activation="relu"), Reshape((12, 5)), Dense(4, use_bias=False), Flatten(),

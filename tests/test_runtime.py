@@ -29,7 +29,7 @@ def test_show_config_reports_build_and_kernels():
             assert k.name in text
     cfg = convkit.config()
     assert cfg["threads"] == convkit.get_num_threads()
-    assert set(cfg["kernels"]) == {f"{family}/{dtype}" for family in ("gemm", "dwconv", "norm", "pool")
+    assert set(cfg["kernels"]) == {f"{family}/{dtype}" for family in ("gemm", "dwconv", "dconv", "norm", "pool")
                                    for dtype in ("f32", "f64")} | {"exp/f64"}
 
 
@@ -64,7 +64,7 @@ def test_convkit_kernel_environment_override():
     done = run_python("import convkit; print(sorted(k.isa for k in convkit.kernels() if k.selected))",
                       CONVKIT_KERNEL="ref")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(["ref"] * 9)  # gemm, dwconv, norm and pool, f32 and f64; exp (f64)
+    assert done.stdout.strip() == str(["ref"] * 11)  # gemm, dwconv, dconv, norm, pool: f32 and f64; exp (f64)
     bad = run_python("import convkit", CONVKIT_KERNEL="f32-gemm-9x9-bogus")
     assert bad.returncode != 0
     assert "CONVKIT_KERNEL='f32-gemm-9x9-bogus'" in bad.stderr and "known kernels" in bad.stderr

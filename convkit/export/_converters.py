@@ -294,7 +294,7 @@ def _affine(layer, shape) -> tuple[np.ndarray, np.ndarray]:
     return gamma, beta
 
 
-@register_converter("BatchNormalization")
+@register_converter("BatchNormalization", "SyncBatchNormalization")  # the same layer at inference
 def _batch_norm(layer, x, g):
     x = g.in_layout(x, CHANNELS_FIRST)
     gamma, beta = _affine(layer, x.shape[-1:])

@@ -109,6 +109,26 @@ KernelFamily<DwconvUkernel<double>>& family() {
 }
 
 template <>
+KernelFamily<DconvUkernel<float>>& family() {
+  static KernelFamily<DconvUkernel<float>> family("dconv", dtype_name<float>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                    &f32_dconv_6x16_avx2,
+#endif
+                                                                                    &f32_dconv_1x1_ref});
+  return family;
+}
+
+template <>
+KernelFamily<DconvUkernel<double>>& family() {
+  static KernelFamily<DconvUkernel<double>> family("dconv", dtype_name<double>(), {
+#if CONVKIT_HAVE_AVX2
+                                                                                      &f64_dconv_6x8_avx2,
+#endif
+                                                                                      &f64_dconv_1x1_ref});
+  return family;
+}
+
+template <>
 KernelFamily<NormUkernel<float>>& family() {
   static KernelFamily<NormUkernel<float>> family("norm", dtype_name<float>(), {
 #if CONVKIT_HAVE_AVX2
@@ -160,7 +180,8 @@ KernelFamily<ExpUkernel>& family() {
 
 std::vector<KernelFamilyBase*> all_families() {
   return {&family<GemmUkernel<float>>(),   &family<GemmUkernel<double>>(), &family<DwconvUkernel<float>>(),
-          &family<DwconvUkernel<double>>(), &family<NormUkernel<float>>(),  &family<NormUkernel<double>>(),
+          &family<DwconvUkernel<double>>(), &family<DconvUkernel<float>>(),
+          &family<DconvUkernel<double>>(),  &family<NormUkernel<float>>(),  &family<NormUkernel<double>>(),
           &family<PoolUkernel<float>>(),    &family<PoolUkernel<double>>(), &family<ExpUkernel>()};
 }
 
@@ -194,6 +215,10 @@ const DwconvUkernel<T>& selected_dwconv_ukernel() {
   return family<DwconvUkernel<T>>().selected();
 }
 template <class T>
+const DconvUkernel<T>& selected_dconv_ukernel() {
+  return family<DconvUkernel<T>>().selected();
+}
+template <class T>
 const NormUkernel<T>& selected_norm_ukernel() {
   return family<NormUkernel<T>>().selected();
 }
@@ -206,6 +231,8 @@ template const GemmUkernel<float>& selected_gemm_ukernel<float>();
 template const GemmUkernel<double>& selected_gemm_ukernel<double>();
 template const DwconvUkernel<float>& selected_dwconv_ukernel<float>();
 template const DwconvUkernel<double>& selected_dwconv_ukernel<double>();
+template const DconvUkernel<float>& selected_dconv_ukernel<float>();
+template const DconvUkernel<double>& selected_dconv_ukernel<double>();
 template const NormUkernel<float>& selected_norm_ukernel<float>();
 template const NormUkernel<double>& selected_norm_ukernel<double>();
 template const PoolUkernel<float>& selected_pool_ukernel<float>();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dconv_ukernel.h"
 #include "kernels/dwconv_ukernel.h"
 #include "kernels/exp_ukernel.h"
 #include "kernels/gemm_ukernel.h"
@@ -30,6 +31,8 @@ template <class T>
 const GemmUkernel<T>& selected_gemm_ukernel();
 template <class T>
 const DwconvUkernel<T>& selected_dwconv_ukernel();
+template <class T>
+const DconvUkernel<T>& selected_dconv_ukernel();
 template <class T>
 const NormUkernel<T>& selected_norm_ukernel();
 template <class T>

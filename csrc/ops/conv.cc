@@ -29,6 +29,7 @@
 #include "core/threading.h"
 #include "core/workspace.h"
 #include "kernels/registry.h"
+#include "ops/conv_direct.h"
 #include "ops/depthwise.h"
 #include "ops/im2col.h"
 
@@ -222,6 +223,7 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
   check_geometry(g);
   const WorkspaceCall call;
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y, activation, negative_slope);
+  if (takes_direct_conv(g)) return direct_conv_forward(g, x, w, bias, y, activation, negative_slope);
   const ConvSizes s = ConvSizes::of<T>(g);
   if (s.pixels == 0) return;
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
@@ -326,6 +328,7 @@ void conv_backward_weights(const ConvGeometry& g, const T* dy, const T* x, T* dw
   check_geometry(g);
   const WorkspaceCall call;
   if (is_depthwise(g)) return depthwise_backward_weights(g, dy, x, dw, db);
+  if (takes_direct_conv(g)) return direct_conv_backward_weights(g, dy, x, dw, db);
   ConvSizes s = ConvSizes::of<T>(g);
   const GemmUkernel<T>& kernel = selected_gemm_ukernel<T>();
   const int threads = num_threads();
