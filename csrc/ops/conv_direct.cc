@@ -34,6 +34,7 @@
 #include "core/workspace.h"
 #include "kernels/registry.h"
 #include "ops/im2col.h"
+#include "ops/pixel_layout.h"
 #include "ops/tap_map.h"
 
 namespace convkit {
@@ -57,20 +58,6 @@ int64_t tap_span(const ConvGeometry& g) {
   }
   return span;
 }
-
-// A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
-struct PixelLayout {
-  int64_t batch;
-  std::array<int64_t, 3> spatial;
-  int64_t channels;
-
-  int64_t rows() const { return batch * spatial[0] * spatial[1]; }
-  int64_t row_elements() const { return spatial[2] * channels; }
-  int64_t image_elements() const { return spatial[0] * spatial[1] * row_elements(); }
-  std::array<int64_t, 3> coordinates(int64_t row) const {  // (n, d, h)
-    return {row / (spatial[0] * spatial[1]), row / spatial[1] % spatial[0], row % spatial[1]};
-  }
-};
 
 // The images the kernels read: x itself when every W tap of every output lies inside x, else each image
 // copied with its W padding written out (zeros, or the values the padding mode maps to), so that every

@@ -41,6 +41,7 @@
 #include "core/threading.h"
 #include "core/workspace.h"
 #include "kernels/registry.h"
+#include "ops/pixel_layout.h"
 #include "ops/tap_map.h"
 
 namespace convkit {
@@ -55,20 +56,6 @@ constexpr int64_t kRowBlockPixels = 2048;
 constexpr int64_t kChannelBlockBytes = 512;
 constexpr int64_t kPixelsPerPartialSum = 256;
 constexpr int64_t kCacheLine = 64;  // bytes
-
-// A channels-last array (batch, spatial[0], spatial[1], spatial[2], channels); a row is one (n, d, h).
-struct PixelLayout {
-  int64_t batch;
-  std::array<int64_t, 3> spatial;
-  int64_t channels;
-
-  int64_t rows() const { return batch * spatial[0] * spatial[1]; }
-  int64_t row_elements() const { return spatial[2] * channels; }
-  int64_t row_of(int64_t n, int64_t d, int64_t h) const { return (n * spatial[0] + d) * spatial[1] + h; }
-  std::array<int64_t, 3> coordinates(int64_t row) const {  // (n, d, h)
-    return {row / (spatial[0] * spatial[1]), row / spatial[1] % spatial[0], row % spatial[1]};
-  }
-};
 
 // The taps of one direction of a depthwise convolution: each axis's, and the runs along W.
 struct DepthwisePlan {
