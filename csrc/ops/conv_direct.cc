@@ -36,6 +36,7 @@
 #include "ops/im2col.h"
 #include "ops/pixel_layout.h"
 #include "ops/tap_map.h"
+#include "ops/tap_table.h"
 
 namespace convkit {
 namespace {
@@ -133,59 +134,6 @@ struct Plan {
     return p;
   }
 };
-
-// One thread's taps of one microkernel call: rows from the D and H taps of the destination row, columns
-// from the W taps of the run's first pixel. Weights hold `tap_elements` values per kernel offset; Weight
-// is const T (packed w) or T (a block's dw partial sums).
-template <class T, class Weight>
-class TapTable {
- public:
-  explicit TapTable(const Plan& plan)
-      : row_src_(checked_mul(plan.depth.max_count(), plan.height.max_count(), "conv taps")),
-        row_w_(row_src_.size()),
-        column_src_(plan.width.max_count()),
-        column_w_(column_src_.size()) {}
-
-  // The rows of destination row (d, h) of an image, read from `image`, laid out as `from`.
-  void set_rows(const Plan& plan, int64_t d, int64_t h, const T* image, const PixelLayout& from, Weight* weights,
-                int64_t tap_elements) {
-    rows_ = 0;
-    for (const AxisTap* td = plan.depth.begin(d); td != plan.depth.end(d); ++td) {
-      for (const AxisTap* th = plan.height.begin(h); th != plan.height.end(h); ++th, ++rows_) {
-        row_src_[rows_] = image + (td->source * from.spatial[1] + th->source) * from.row_elements();
-        row_w_[rows_] = weights + (td->kernel * plan.kernel[1] + th->kernel) * plan.kernel[2] * tap_elements;
-      }
-    }
-  }
-
-  void set_columns(const Plan& plan, const AxisRun& run, int64_t channels, int64_t tap_elements) {
-    columns_ = 0;
-    for (const AxisTap* tw = plan.width.begin(run.first); tw != plan.width.end(run.first); ++tw, ++columns_) {
-      column_src_[columns_] = tw->source * channels;
-      column_w_[columns_] = tw->kernel * tap_elements;
-    }
-  }
-
-  void advance_sources(int64_t elements) {
-    for (int64_t r = 0; r < rows_; ++r) row_src_[r] += elements;
-  }
-
-  DconvTaps<T, Weight> taps() const {
-    return {rows_, columns_, row_src_.data(), row_w_.data(), column_src_.data(), column_w_.data()};
-  }
-
- private:
-  int64_t rows_ = 0, columns_ = 0;
-  std::vector<const T*> row_src_;
-  std::vector<Weight*> row_w_;
-  std::vector<int64_t> column_src_, column_w_;
-};
-
-// Elements between consecutive pixels of `run` that lie `index_step` indices apart (none for a one-pixel
-// run, whose step may be a stride as large as 2**63 - 1).
-int64_t pixel_stride(const AxisRun& run, int64_t index_step, int64_t elements) {
-  return run.count > 1 ? index_step * elements : 0;
-}
 
 int64_t kernel_taps(const ConvGeometry& g) { return g.kernel[0] * g.kernel[1] * g.kernel[2]; }
 

@@ -43,6 +43,7 @@
 #include "kernels/registry.h"
 #include "ops/pixel_layout.h"
 #include "ops/tap_map.h"
+#include "ops/tap_table.h"
 
 namespace convkit {
 namespace {
@@ -73,63 +74,6 @@ struct DepthwisePlan {
     return make(g, &AxisTaps::backward_data, g.stride[2]);
   }
 };
-
-// One thread's taps of one microkernel call, as kernels/dwconv_ukernel.h lays them out: rows from the
-// D and H taps of the destination row, columns from the W taps of the run's first pixel. Weight is
-// const T (w) or T (dw, which backward weights accumulates into).
-template <class T, class Weight>
-class TapTable {
- public:
-  explicit TapTable(const DepthwisePlan& plan)
-      : row_src_(checked_mul(plan.depth.max_count(), plan.height.max_count(), "depthwise taps")),
-        row_w_(row_src_.size()),
-        column_src_(plan.width.max_count()),
-        column_w_(column_src_.size()) {}
-
-  // The rows of destination row (n, d, h): source rows in `src`, laid out as `from`, and the rows of
-  // `weights` (ldw values per kernel offset) for kernel column 0.
-  void set_rows(const DepthwisePlan& plan, const std::array<int64_t, 3>& ndh, const T* src, const PixelLayout& from,
-                Weight* weights, int64_t ldw) {
-    const auto [n, d, h] = ndh;
-    rows_ = 0;
-    for (const AxisTap* td = plan.depth.begin(d); td != plan.depth.end(d); ++td) {
-      for (const AxisTap* th = plan.height.begin(h); th != plan.height.end(h); ++th, ++rows_) {
-        row_src_[rows_] = src + from.row_of(n, td->source, th->source) * from.row_elements();
-        row_w_[rows_] = weights + (td->kernel * plan.kernel[1] + th->kernel) * plan.kernel[2] * ldw;
-      }
-    }
-  }
-
-  // The columns of run `run`: source pixels `channels` elements apart, weight rows ldw apart.
-  void set_columns(const DepthwisePlan& plan, const AxisRun& run, int64_t channels, int64_t ldw) {
-    columns_ = 0;
-    for (const AxisTap* tw = plan.width.begin(run.first); tw != plan.width.end(run.first); ++tw, ++columns_) {
-      column_src_[columns_] = tw->source * channels;
-      column_w_[columns_] = tw->kernel * ldw;
-    }
-  }
-
-  void advance_sources(int64_t elements) {
-    for (int64_t r = 0; r < rows_; ++r) row_src_[r] += elements;
-  }
-
-  DwconvTaps<T, Weight> taps() const {
-    return {rows_, columns_, row_src_.data(), row_w_.data(), column_src_.data(), column_w_.data()};
-  }
-
- private:
-  int64_t rows_ = 0, columns_ = 0;
-  std::vector<const T*> row_src_;
-  std::vector<Weight*> row_w_;
-  std::vector<int64_t> column_src_, column_w_;
-};
-
-// Elements between consecutive pixels of `run` that lie `index_step` indices apart. A one-pixel run has
-// none: its step is a stride, which may be as large as 2**63 - 1, and step * elements would overflow.
-// Within a longer run every step lands inside the array, so the product fits.
-int64_t pixel_stride(const AxisRun& run, int64_t index_step, int64_t elements) {
-  return run.count > 1 ? index_step * elements : 0;
-}
 
 // The gather passes (forward, backward data): threads split the destination rows; for every run of every
 // row, call(run, taps, destination of the run's first pixel).
